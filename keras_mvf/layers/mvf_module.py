@@ -1,0 +1,186 @@
+"""The multi-view fusion (MVF) module of MVFNet."""
+
+import math
+
+import keras
+from keras import ops
+
+VIEWS = ("thw", "th", "tw", "t")
+
+
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class MVFModule(keras.layers.Layer):
+    """Multi-view fusion: channel-wise 1D convolutions along time, height and width.
+
+    The first `int(channels * alpha)` channels go through three depthwise 1D
+    convolutions (along T, H and W), whose outputs are summed with view weights
+    beta, batch-normalised and passed through hard-swish; the remaining channels
+    pass through untouched and are concatenated after the processed ones. This is
+    the module of the released MVFNet checkpoints (SPEC.md), which the paper's
+    eq. 1-5 describe with the concatenation order reversed.
+
+    The layer works on frames folded into the batch, `(batch * num_frames, H, W,
+    C)`, and keeps every tensor 4-D: the T view is a depthwise convolution on the
+    `(batch, num_frames, H * W, k)` view of the same memory, and the H and W views
+    are one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
+    kernels.
+
+    Args:
+        num_frames: int, frames per clip folded into the batch dimension.
+        alpha: float in (0, 1], fraction of channels processed. Defaults to `0.125`.
+        views: one of `"thw"`, `"th"`, `"tw"`, `"t"`: which views are summed.
+            Defaults to `"thw"`.
+        share_weights: bool, apply the temporal kernel along all views (the
+            paper's "T-H-W (S)" ablation). Defaults to `False`.
+        learnable_view_weights: bool, make beta_T, beta_H, beta_W trainable
+            scalars initialised at 1 (the paper's future work). Defaults to `False`.
+        kernel_size: odd int, length of each 1D kernel. Defaults to `3`.
+        epsilon: float, BatchNorm epsilon. Defaults to `1e-5`.
+        momentum: float, BatchNorm moving-average momentum (Keras convention;
+            PyTorch's 0.1 is Keras' 0.9). Defaults to `0.9`.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        4D tensor `(batch * num_frames, height, width, channels)`.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> x = keras.random.normal((2 * 8, 14, 14, 64))
+    >>> MVFModule(num_frames=8, alpha=0.5)(x).shape
+    (16, 14, 14, 64)
+
+    Reference:
+        Wu et al., "MVFNet: Multi-View Fusion Network for Efficient Video
+        Recognition", AAAI 2021.
+    """
+
+    def __init__(
+        self,
+        num_frames,
+        alpha=0.125,
+        views="thw",
+        share_weights=False,
+        learnable_view_weights=False,
+        kernel_size=3,
+        epsilon=1e-5,
+        momentum=0.9,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive int. Received: num_frames={num_frames}")
+        if not 0 < alpha <= 1:
+            raise ValueError(f"`alpha` must be in (0, 1]. Received: alpha={alpha}")
+        if views not in VIEWS:
+            raise ValueError(f"`views` must be one of {VIEWS}. Received: views={views!r}")
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"`kernel_size` must be a positive odd int. Received: kernel_size={kernel_size}"
+            )
+        self.num_frames = num_frames
+        self.alpha = alpha
+        self.views = views
+        self.share_weights = share_weights
+        self.learnable_view_weights = learnable_view_weights
+        self.kernel_size = kernel_size
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.bn = keras.layers.BatchNormalization(
+            epsilon=epsilon, momentum=momentum, dtype=self.dtype_policy, name="bn"
+        )
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"MVFModule needs a known channel count. Received: input_shape={input_shape}")
+        self.channels = int(channels * self.alpha)
+        if self.channels < 1:
+            raise ValueError(
+                f"`alpha` * channels must be at least 1 channel. Received: alpha={self.alpha} "
+                f"with {channels} input channels"
+            )
+        # Kaiming normal, fan_out mode, as the release initialises its Conv3d kernels.
+        init = keras.initializers.RandomNormal(
+            stddev=math.sqrt(2.0 / (self.kernel_size * self.channels))
+        )
+        shape = (self.kernel_size, self.channels)
+        self.temporal_kernel = self.add_weight(shape=shape, initializer=init, name="temporal_kernel")
+        separate = not self.share_weights
+        self.height_kernel = (
+            self.add_weight(shape=shape, initializer=init, name="height_kernel")
+            if separate and "h" in self.views
+            else None
+        )
+        self.width_kernel = (
+            self.add_weight(shape=shape, initializer=init, name="width_kernel")
+            if separate and "w" in self.views
+            else None
+        )
+        self.view_weights = (
+            self.add_weight(shape=(3,), initializer="ones", name="view_weights")
+            if self.learnable_view_weights
+            else None
+        )
+        self.bn.build((*input_shape[:-1], self.channels))
+
+    def _view_kernels(self):
+        """The (T, H, W) 1D kernels, scaled by the view weights; None for unused views."""
+        t = self.temporal_kernel
+        h = self.temporal_kernel if self.share_weights else self.height_kernel
+        w = self.temporal_kernel if self.share_weights else self.width_kernel
+        h = h if "h" in self.views else None
+        w = w if "w" in self.views else None
+        if self.view_weights is not None:
+            beta = ops.cast(self.view_weights, t.dtype)
+            t, h, w = (None if k is None else k * beta[i] for i, k in enumerate((t, h, w)))
+        return t, h, w
+
+    def _spatial_kernel(self, h, w):
+        """One `(kernel_size, kernel_size, k, 1)` depthwise kernel shaped like a cross."""
+        size, centre = self.kernel_size, self.kernel_size // 2
+        zeros = ops.zeros((size, self.channels), dtype=self.temporal_kernel.dtype)
+        columns = [h if (j == centre and h is not None) else zeros for j in range(size)]
+        kernel = ops.stack(columns, axis=1)  # (size, size, k): H kernel in the centre column
+        if w is not None:
+            row = ops.one_hot(centre, size, dtype=kernel.dtype)[:, None, None] * w[None]
+            kernel = kernel + row  # W kernel in the centre row
+        return kernel[..., None]
+
+    def call(self, inputs, training=None):
+        k = self.channels
+        processed, passed = inputs[..., :k], inputs[..., k:]
+        t_kernel, h_kernel, w_kernel = self._view_kernels()
+        dtype = processed.dtype
+
+        shape = ops.shape(processed)
+        height, width = shape[1], shape[2]
+        clips = ops.reshape(processed, (-1, self.num_frames, height * width, k))
+        temporal = ops.depthwise_conv(
+            clips, ops.cast(t_kernel, dtype)[:, None, :, None], padding="same"
+        )
+        out = ops.reshape(temporal, ops.shape(processed))
+        if h_kernel is not None or w_kernel is not None:
+            spatial_kernel = ops.cast(self._spatial_kernel(h_kernel, w_kernel), dtype)
+            out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
+
+        out = keras.activations.hard_silu(self.bn(out, training=training))
+        return ops.concatenate([ops.cast(out, inputs.dtype), passed], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_frames": self.num_frames,
+            "alpha": self.alpha,
+            "views": self.views,
+            "share_weights": self.share_weights,
+            "learnable_view_weights": self.learnable_view_weights,
+            "kernel_size": self.kernel_size,
+            "epsilon": self.epsilon,
+            "momentum": self.momentum,
+        }

@@ -1,0 +1,64 @@
+"""The temporal shift of TSM, for comparison models built from the same code."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class TemporalShift(keras.layers.Layer):
+    """Shifts a fold of channels one frame back and another one frame forward in time.
+
+    With `fold = channels // fold_div`, frame t of the output takes channels
+    `[0, fold)` from frame t + 1 and channels `[fold, 2 * fold)` from frame t - 1;
+    the other channels are unchanged. Frames shifted in from outside the clip are
+    zeros. This is MVF with `alpha = 2 / fold_div`, view "t" and fixed kernels
+    (paper section 3.3).
+
+    Args:
+        num_frames: int, frames per clip folded into the batch dimension.
+        fold_div: int, the inverse fraction of channels shifted each way.
+            Defaults to `8`.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        4D tensor `(batch * num_frames, height, width, channels)`.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> x = keras.random.normal((2 * 8, 7, 7, 64))
+    >>> TemporalShift(num_frames=8)(x).shape
+    (16, 7, 7, 64)
+
+    Reference:
+        Lin, Gan and Han, "TSM: Temporal Shift Module for Efficient Video
+        Understanding", ICCV 2019.
+    """
+
+    def __init__(self, num_frames, fold_div=8, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive int. Received: num_frames={num_frames}")
+        if not isinstance(fold_div, int) or fold_div < 2:
+            raise ValueError(f"`fold_div` must be an int >= 2. Received: fold_div={fold_div}")
+        self.num_frames = num_frames
+        self.fold_div = fold_div
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        channels = inputs.shape[-1]
+        fold = channels // self.fold_div
+        clips = ops.reshape(inputs, (-1, self.num_frames, shape[1] * shape[2], channels))
+        pad = ops.zeros_like(clips[:, :1, :, :fold])
+        back = ops.concatenate([clips[:, 1:, :, :fold], pad], axis=1)
+        forward = ops.concatenate([pad, clips[:, :-1, :, fold : 2 * fold]], axis=1)
+        shifted = ops.concatenate([back, forward, clips[..., 2 * fold :]], axis=-1)
+        return ops.reshape(shifted, shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_frames": self.num_frames, "fold_div": self.fold_div}
