@@ -1,0 +1,157 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mvf.layers import MVFModule
+from tests.layer_checks import check_layer
+
+FRAMES, HEIGHT, WIDTH, CHANNELS = 4, 5, 6, 16
+
+
+def reference_mvf(x, layer, frames):
+    """The module written naively in NumPy on the unfolded (N, T, H, W, C) view."""
+    k = layer.channels
+    clips = x.reshape(-1, frames, *x.shape[1:])[..., :k]
+    kernels = {"t": layer.temporal_kernel, "h": layer.height_kernel, "w": layer.width_kernel}
+    betas = (
+        dict(zip("thw", keras.ops.convert_to_numpy(layer.view_weights), strict=True))
+        if layer.learnable_view_weights
+        else dict.fromkeys("thw", 1.0)
+    )
+    out = np.zeros_like(clips)
+    for axis, view in zip((1, 2, 3), "thw", strict=True):
+        if view not in layer.views:
+            continue
+        kernel = keras.ops.convert_to_numpy(
+            layer.temporal_kernel if layer.share_weights else kernels[view]
+        )
+        size = clips.shape[axis]
+        padded = np.pad(clips, [(1, 1) if a == axis else (0, 0) for a in range(5)])
+        for i in range(3):
+            window = np.take(padded, np.arange(i, i + size), axis=axis)
+            out += betas[view] * kernel[i] * window
+    bn = layer.bn
+    mean, var, gamma, beta = (
+        keras.ops.convert_to_numpy(v)
+        for v in (bn.moving_mean, bn.moving_variance, bn.gamma, bn.beta)
+    )
+    out = (out - mean) / np.sqrt(var + 1e-5) * gamma + beta
+    out = out * np.clip(out + 3, 0, 6) / 6
+    out = out.reshape(-1, *out.shape[2:])
+    return np.concatenate([out, x[..., k:]], axis=-1)
+
+
+def randomise_batch_norm(bn, rng):
+    for variable in (bn.gamma, bn.beta, bn.moving_mean):
+        variable.assign(rng.normal(size=variable.shape))
+    bn.moving_variance.assign(rng.uniform(0.5, 2.0, size=bn.moving_variance.shape))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"alpha": 0.5},
+        {"alpha": 1.0, "views": "t"},
+        {"alpha": 0.25, "views": "th"},
+        {"alpha": 0.25, "views": "tw"},
+        {"alpha": 0.5, "share_weights": True},
+        {"alpha": 0.5, "learnable_view_weights": True},
+    ],
+)
+def test_matches_naive_reference(kwargs):
+    rng = np.random.default_rng(1)
+    layer = MVFModule(FRAMES, **kwargs)
+    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
+    layer.build(x.shape)
+    randomise_batch_norm(layer.bn, rng)
+    if layer.view_weights is not None:
+        layer.view_weights.assign([0.5, -1.5, 2.0])
+    expected = reference_mvf(x, layer, FRAMES)
+    np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+
+
+def test_processes_the_first_k_channels_and_passes_the_rest():
+    layer = MVFModule(FRAMES, alpha=0.25)
+    x = np.random.default_rng(2).normal(size=(FRAMES, 3, 3, CHANNELS)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x, training=False))
+    assert layer.channels == 4
+    np.testing.assert_array_equal(y[..., 4:], x[..., 4:])
+    assert not np.allclose(y[..., :4], x[..., :4])
+
+
+def test_weights_per_view_and_initialisation():
+    layer = MVFModule(FRAMES, alpha=1.0)
+    layer.build((FRAMES, 4, 4, 4096))
+    names = sorted(w.path.split("/")[-1] for w in layer.trainable_weights)
+    assert names == ["beta", "gamma", "height_kernel", "temporal_kernel", "width_kernel"]
+    kernel = keras.ops.convert_to_numpy(layer.temporal_kernel)
+    assert kernel.shape == (3, 4096)
+    assert abs(kernel.std() - math.sqrt(2 / (3 * 4096))) < 0.05 * math.sqrt(2 / (3 * 4096))
+    assert abs(kernel.mean()) < 3 * kernel.std() / math.sqrt(kernel.size)
+    assert np.all(keras.ops.convert_to_numpy(layer.bn.gamma) == 1)
+    assert layer.bn.epsilon == 1e-5 and layer.bn.momentum == 0.9
+
+    shared = MVFModule(FRAMES, alpha=0.5, share_weights=True)
+    shared.build((FRAMES, 4, 4, 8))
+    assert shared.height_kernel is None and shared.width_kernel is None
+    temporal_only = MVFModule(FRAMES, views="t")
+    temporal_only.build((FRAMES, 4, 4, 8))
+    assert temporal_only.height_kernel is None and temporal_only.width_kernel is None
+
+
+def test_learnable_view_weights_start_at_one_and_train():
+    layer = MVFModule(FRAMES, alpha=0.5, learnable_view_weights=True)
+    x = np.random.default_rng(3).normal(size=(2 * FRAMES, 4, 4, 8)).astype("float32")
+    model = keras.Sequential([keras.Input(batch_shape=x.shape), layer])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.view_weights), [1, 1, 1])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, np.ones_like(x), batch_size=len(x), epochs=1, verbose=0)
+    assert not np.allclose(keras.ops.convert_to_numpy(layer.view_weights), 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"alpha": 0.5, "views": "th", "learnable_view_weights": True}, {"share_weights": True}],
+)
+def test_layer_contract(kwargs, tmp_path):
+    check_layer(MVFModule, {"num_frames": FRAMES, **kwargs}, (2 * FRAMES, 5, 5, 16), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"num_frames": 0}, "num_frames=0"),
+        ({"num_frames": 4, "alpha": 1.5}, "alpha=1.5"),
+        ({"num_frames": 4, "alpha": 0}, "alpha=0"),
+        ({"num_frames": 4, "views": "hw"}, "views='hw'"),
+        ({"num_frames": 4, "kernel_size": 2}, "kernel_size=2"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        MVFModule(**kwargs)
+
+
+def test_too_few_channels_for_alpha():
+    with pytest.raises(ValueError, match="alpha=0.125 with 4 input channels"):
+        MVFModule(FRAMES)(np.zeros((FRAMES, 2, 2, 4), "float32"))
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    x = np.random.default_rng(4).normal(size=(2 * FRAMES, 5, 5, 16)).astype("float32")
+    full = MVFModule(FRAMES, alpha=0.5)
+    expected = keras.ops.convert_to_numpy(full(x, training=False))
+    mixed = MVFModule(FRAMES, alpha=0.5, dtype=policy)
+    mixed.build(x.shape)
+    mixed.set_weights(full.get_weights())
+    inference = mixed(x, training=False)
+    assert keras.backend.standardize_dtype(inference.dtype) == policy.split("_")[1]
+    inference = keras.ops.convert_to_numpy(keras.ops.cast(inference, "float32"))
+    np.testing.assert_allclose(inference, expected, atol=0.05, rtol=0.05)
+    y = mixed(x, training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    assert all(w.dtype == "float32" for w in mixed.weights)

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from keras_mvf.layers import TemporalShift
+from tests.layer_checks import check_layer
+
+
+def test_shift_against_hand_built_tensor():
+    frames, channels = 3, 8  # fold_div 4: channels 0-1 back, 2-3 forward, 4-7 unchanged
+    clip = np.arange(1, frames + 1, dtype="float32")[:, None] * np.ones((frames, channels))
+    x = np.stack([clip, 10 * clip]).reshape(2 * frames, 1, 1, channels)
+    y = np.asarray(TemporalShift(frames, fold_div=4)(x)).reshape(2, frames, channels)
+    expected_clip = np.array(
+        [
+            [2, 2, 0, 0, 1, 1, 1, 1],
+            [3, 3, 1, 1, 2, 2, 2, 2],
+            [0, 0, 2, 2, 3, 3, 3, 3],
+        ],
+        dtype="float32",
+    )
+    np.testing.assert_array_equal(y[0], expected_clip)
+    np.testing.assert_array_equal(y[1], 10 * expected_clip)
+
+
+def test_layer_contract(tmp_path):
+    check_layer(TemporalShift, {"num_frames": 4, "fold_div": 8}, (8, 3, 3, 16), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [({"num_frames": 0}, "num_frames=0"), ({"num_frames": 4, "fold_div": 1}, "fold_div=1")],
+)
+def test_bad_arguments_name_the_value(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        TemporalShift(**kwargs)
