@@ -1,0 +1,288 @@
+"""`train()`: the paper's recipes with plain `model.fit`, on any `tf.distribute` strategy."""
+
+import csv
+import functools
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_mvf.models.registry import create_model
+from keras_mvf.training import distribute, optimization, recipes
+
+# Recipe values `train()` takes when an argument is left as None.
+RECIPE_KEYS = (
+    "sampling", "num_frames", "frame_interval", "alpha", "epochs", "lr_steps", "warmup_epochs",
+    "warmup_start", "flip", "crop_size", "short_side", "base_lr", "momentum", "nesterov",
+    "weight_decay", "clip_norm", "dropout",
+)
+
+
+def mixed_precision_policy():
+    """`"mixed_float16"` when a GPU is visible, `"mixed_bfloat16"` elsewhere (CPU, TPU)."""
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+def load_pretrained(model, path):
+    """Loads `path` (`.keras` model or `.weights.h5`) into `model` for fine-tuning.
+
+    A `.keras` model is matched layer by layer by name and a `.weights.h5` file
+    by structure; layers whose shapes differ (the classifier, when the class
+    count changes) keep their fresh initialisation.
+    """
+    if path.endswith(".weights.h5"):
+        model.load_weights(path, skip_mismatch=True)
+        return
+    if not path.endswith(".keras"):
+        raise ValueError(
+            f"`weights` must be a .keras or .weights.h5 file. Received: weights={path!r}"
+        )
+    source = {layer.name: layer for layer in keras.models.load_model(path, compile=False).layers}
+    for layer in model.layers:
+        weights = source[layer.name].get_weights() if layer.name in source else []
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+
+
+def build_datasets(train_data, val_data, settings, batch_size, label_swap, root, seed):
+    """Training and validation `tf.data` pipelines from manifests (datasets pass through).
+
+    Returns `(train, val, num_classes, num_train_videos)`; the last two are None
+    for datasets given as `tf.data.Dataset`.
+    """
+    num_classes = size = None
+    if isinstance(train_data, (str, os.PathLike)):
+        from keras_mvf import data
+
+        manifest = data.load_manifest(train_data)
+        num_classes, size = len(manifest.classes), len(manifest.entries)
+        common = {
+            "num_frames": settings["num_frames"],
+            "sampling": settings["sampling"],
+            "batch_size": batch_size,
+            "crop_size": settings["crop_size"],
+            "short_side": settings["short_side"],
+            "root": root,
+        }
+        if settings["sampling"] == "dense":
+            common["frame_interval"] = settings["frame_interval"]
+        train_data = data.build_dataset(
+            manifest, training=True, flip=settings["flip"], label_swap=label_swap,
+            seed=seed, **common,
+        )
+        if isinstance(val_data, (str, os.PathLike)):
+            val_data = data.build_dataset(data.load_manifest(val_data), training=False, **common)
+    return train_data, val_data, num_classes, size
+
+
+def _best_so_far(log_path, monitor):
+    """The best `monitor` value of earlier epochs in the CSV log, to resume `save_best_only`."""
+    if not os.path.exists(log_path):
+        return None
+    with open(log_path, newline="") as file:
+        values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
+    return max(values, default=None)
+
+
+def train(
+    model,
+    train_data,
+    val_data=None,
+    out_dir="runs/train",
+    recipe="kinetics400",
+    *,
+    num_classes=None,
+    batch_size=8,
+    steps_per_epoch=None,
+    sampling=None,
+    num_frames=None,
+    frame_interval=None,
+    alpha=None,
+    epochs=None,
+    lr_steps=None,
+    lr_decay=0.1,
+    warmup_epochs=None,
+    warmup_start=None,
+    flip=None,
+    label_swap=None,
+    crop_size=None,
+    short_side=None,
+    root=None,
+    base_lr=None,
+    momentum=None,
+    nesterov=None,
+    weight_decay=None,
+    clip_norm=None,
+    dropout=None,
+    weights=None,
+    backbone_weights=None,
+    model_kwargs=None,
+    strategy=None,
+    mixed_precision=False,
+    xla=False,
+    tensorboard=True,
+    seed=None,
+    verbose="auto",
+):
+    """Trains a video model with `model.fit` and the paper's recipe; resumes after a crash.
+
+    Arguments left as None take the value of `recipe` (see `RECIPES`); every
+    other argument overrides it. The run writes to `out_dir`: `log.csv`,
+    `tensorboard/`, `last.weights.h5` and `best.weights.h5` after every epoch,
+    `backup/` (Keras `BackupAndRestore`: running the same call again after a
+    crash continues from the last finished epoch), and `model.keras` at the end.
+
+    Args:
+        model: a name from `keras_mvf.list_models()`, or a callable taking
+            `num_classes, num_frames, alpha, dropout, input_shape` (and
+            `backbone_weights` when given) that returns a Keras model. It is built
+            inside the strategy's scope.
+        train_data: path of a manifest (`keras_mvf.data`), or a `tf.data.Dataset`
+            of `(clips, labels)` batches of the global batch size.
+        val_data: like `train_data`, evaluated after every epoch; optional.
+        out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
+        recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
+        num_classes: int; read from the manifest when None.
+        batch_size: int, global batch (all replicas together). Defaults to `8`.
+        steps_per_epoch: int; the number of full batches in the manifest (or in
+            the dataset) when None.
+        sampling, num_frames, frame_interval, flip, crop_size, short_side: the
+            clip sampling and augmentation of `keras_mvf.data.build_dataset`.
+        label_swap: optional `{label: label}` map applied with horizontal flips.
+        root: folder the manifest's paths are relative to.
+        alpha, dropout: passed to the model builder.
+        epochs: int, epochs to train (the lr schedule is in epochs too).
+        lr_steps: epochs at which the rate is multiplied by `lr_decay` (`0.1`).
+        warmup_epochs, warmup_start: linear warm-up length (epochs, may be a
+            fraction) and the fraction of the rate it starts from.
+        base_lr: learning rate per 8 clips; the rate is `base_lr * batch_size / 8`.
+        momentum, nesterov: SGD momentum.
+        weight_decay: coupled L2 weight decay on every trainable variable, as
+            PyTorch's SGD applies it (see `keras_mvf.training.optimization`).
+        clip_norm: global gradient-norm clipping; 0 turns it off.
+        weights: a `.keras` or `.weights.h5` file to start from (fine-tuning; the
+            classifier is re-initialised when the class count differs).
+        backbone_weights: `"imagenet"` or a file, for the 2D backbone.
+        model_kwargs: dict of further keyword arguments for the model builder.
+        strategy: see `keras_mvf.training.get_strategy`. Defaults to one device.
+        mixed_precision: bool, compute in float16 (GPU) or bfloat16 (elsewhere).
+        xla: bool, compile the train step with XLA.
+        tensorboard: bool, write TensorBoard logs. Defaults to `True`.
+        seed: int, seeds weights, sampling and augmentation.
+        verbose: `model.fit` verbosity. Defaults to `"auto"` (progress bar).
+
+    Returns:
+        `(model, history)`: the trained model and the `History` of this call.
+    """
+    settings = recipes.get_recipe(recipe)
+    given = {
+        "sampling": sampling, "num_frames": num_frames, "frame_interval": frame_interval,
+        "alpha": alpha, "epochs": epochs, "lr_steps": lr_steps, "warmup_epochs": warmup_epochs,
+        "warmup_start": warmup_start, "flip": flip, "crop_size": crop_size,
+        "short_side": short_side, "base_lr": base_lr, "momentum": momentum,
+        "nesterov": nesterov, "weight_decay": weight_decay, "clip_norm": clip_norm,
+        "dropout": dropout,
+    }
+    settings.update({key: value for key, value in given.items() if value is not None})
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    strategy = distribute.get_strategy(strategy)
+    work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
+    os.makedirs(work_dir, exist_ok=True)
+
+    train_ds, val_ds, manifest_classes, size = build_datasets(
+        train_data, val_data, settings, batch_size, label_swap, root, seed
+    )
+    num_classes = num_classes or manifest_classes
+    if num_classes is None:
+        raise ValueError("`num_classes` is needed when `train_data` is a tf.data.Dataset.")
+    if steps_per_epoch is None:
+        steps_per_epoch = size // batch_size if size else int(train_ds.cardinality())
+        if steps_per_epoch < 1:
+            raise ValueError(
+                "Cannot tell the epoch length (fewer videos than one batch, or an "
+                "infinite dataset): pass `steps_per_epoch`."
+            )
+
+    previous_policy = keras.config.dtype_policy()
+    if mixed_precision:
+        keras.config.set_dtype_policy(mixed_precision_policy())
+    try:
+        with strategy.scope():
+            builder = functools.partial(create_model, model) if isinstance(model, str) else model
+            build_kwargs = {
+                "num_classes": num_classes,
+                "num_frames": settings["num_frames"],
+                "alpha": settings["alpha"],
+                "dropout": settings["dropout"],
+                "input_shape": (settings["crop_size"], settings["crop_size"], 3),
+                **({"backbone_weights": backbone_weights} if backbone_weights else {}),
+                **(model_kwargs or {}),
+            }
+            network = builder(**build_kwargs)
+            if weights:
+                load_pretrained(network, os.fspath(weights))
+            optimization.add_weight_decay(network, settings["weight_decay"])
+            optimizer = optimization.make_optimizer(
+                batch_size,
+                steps_per_epoch,
+                base_lr=settings["base_lr"],
+                momentum=settings["momentum"],
+                nesterov=settings["nesterov"],
+                clip_norm=settings["clip_norm"],
+                lr_steps=settings["lr_steps"],
+                lr_decay=lr_decay,
+                warmup_epochs=settings["warmup_epochs"],
+                warmup_start=settings["warmup_start"],
+            )
+            network.compile(
+                optimizer=optimizer,
+                loss="sparse_categorical_crossentropy",
+                metrics=[
+                    keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                    keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+                ],
+                jit_compile=bool(xla),
+            )
+        history = network.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=settings["epochs"],
+            steps_per_epoch=steps_per_epoch,
+            callbacks=_callbacks(work_dir, val_ds is not None, tensorboard),
+            verbose=verbose,
+        )
+        network.save(os.path.join(work_dir, "model.keras"))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return network, history
+
+
+def _callbacks(work_dir, validate, tensorboard):
+    """Backup/restore, last and best weights, CSV log and TensorBoard, all in `work_dir`."""
+    log_path = os.path.join(work_dir, "log.csv")
+    monitor = "val_accuracy" if validate else "accuracy"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(work_dir, "backup"), double_checkpoint=True, delete_checkpoint=False
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(work_dir, "last.weights.h5"), save_weights_only=True
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(work_dir, "best.weights.h5"),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=_best_so_far(log_path, monitor),
+        ),
+        keras.callbacks.CSVLogger(log_path, append=True),
+    ]
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard"), write_graph=False)
+        )
+    return callbacks
