@@ -129,7 +129,9 @@ def MobileNetV2Video(
     if application is not None:
         video.copy_application_weights(model, application, flip_input_channels=False)
     if weights is not None:
-        model.load_weights(weights)
+        from keras_mvf import weights as pretrained
+
+        pretrained.load_weights(model, weights)
     return model
 
 

@@ -74,7 +74,7 @@ def ResNetVideo(
     weights=None,
     backbone_weights=None,
     include_preprocessing=True,
-    layout="keras",
+    layout=None,
     input_shape=(224, 224, 3),
     input_tensor=None,
     base_width=64,
@@ -98,14 +98,21 @@ def ResNetVideo(
             over space and frames; None returns per-frame maps
             `(batch, frames, h, w, channels)`.
         classifier_activation: activation of the top layer. Defaults to `"softmax"`.
-        weights: None or the path of a weights file for the whole model.
-        backbone_weights: `"imagenet"` (Keras Applications), None, or a path to
-            a Keras Applications weights file. Defaults to None here; the public
+        weights: None, `"kinetics400"` (the release for this depth and frame
+            count), a name from `keras_mvf.list_weights()`, a released `.pth`
+            file or a `.weights.h5` file for the whole model. A different
+            `num_classes` than the checkpoint's gives a new classifier
+            (fine-tuning). Overrides `backbone_weights`.
+        backbone_weights: `"imagenet"` (Keras Applications in the "keras"
+            layout, the release's torchvision ResNet in the "pytorch" layout),
+            None, a path to a Keras Applications weights file, or a
+            torchvision-layout `.pth` file. Defaults to None here; the public
             factories default to `"imagenet"`.
         include_preprocessing: bool, normalise RGB 0..255 inside the model with
             the convention of the weights. Defaults to `True`.
         layout: `"keras"` (Keras Applications) or `"pytorch"` (released
-            checkpoints). Defaults to `"keras"`.
+            checkpoints). Defaults to `"keras"`, or `"pytorch"` when the weights
+            are released checkpoints, `.pth` files or conversions of them.
         input_shape: shape of one frame; height and width may be None.
             Defaults to `(224, 224, 3)`.
         input_tensor: optional Keras tensor `(batch, frames, H, W, 3)` to use as input.
@@ -118,6 +125,11 @@ def ResNetVideo(
     """
     alpha = video.check_video_args(
         num_frames, alpha, temporal_module, input_shape, pooling, include_top
+    )
+    from keras_mvf import weights as pretrained
+
+    layout, backbone_weights, torch_backbone_weights = pretrained.resolve_layout(
+        layout, weights, backbone_weights
     )
     if layout not in LAYOUTS:
         raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
@@ -175,8 +187,7 @@ def ResNetVideo(
     model = keras.Model(inputs, outputs, name=name)
     if application is not None:
         video.copy_application_weights(model, application, flip_input_channels=True)
-    if weights is not None:
-        model.load_weights(weights)
+    pretrained.load_weights(model, weights, torch_backbone_weights, num_frames=num_frames)
     return model
 
 

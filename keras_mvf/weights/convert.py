@@ -1,0 +1,213 @@
+"""PyTorch state dicts of the MVFNet release (and torchvision ResNets) -> Keras ResNet video models.
+
+The Keras model must use `layout="pytorch"`. Its layers are named as Keras
+Applications' ResNet, and each weighted layer names the checkpoint tensors it
+takes: torch `layer{N}.{i}` is Keras `conv{N+1}_block{i+1}`, `downsample` is the
+`_0_` shortcut, an MVF-wrapped block's first conv is `conv1.net` and its module
+is `conv1.{shift,h,w}_conv` + `conv1.bn`, and the head is `cls_head.new_fc`
+(release) or `fc` (torchvision, ImageNet classes, never used).
+"""
+
+import re
+
+import numpy as np
+
+# Keys of the release's state dicts start with this; torchvision's carry no prefix.
+RELEASE_PREFIX = "backbone."
+RELEASE_HEAD = "cls_head.new_fc"
+TORCHVISION_HEAD = "fc"
+
+_BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(?:(\d)_(conv|bn)|(mvf))")
+
+
+def _conv_kernel(weight):
+    """`[out, in, kh, kw]` -> `(kh, kw, in, out)`."""
+    if weight.ndim != 4:
+        raise ValueError(f"expected a 4-D conv weight, got shape {weight.shape}")
+    return weight.transpose(2, 3, 1, 0)
+
+
+def _dense_kernel(weight):
+    """`[out, in]` -> `(in, out)`."""
+    if weight.ndim != 2:
+        raise ValueError(f"expected a 2-D linear weight, got shape {weight.shape}")
+    return weight.T
+
+
+def _view_kernel(axis):
+    """Depthwise Conv3d `[k, 1, kt, kh, kw]`, 1-D along `axis` (2, 3 or 4) -> `(size, k)`."""
+
+    def convert(weight):
+        others = [weight.shape[a] for a in (1, 2, 3, 4) if a != axis] if weight.ndim == 5 else None
+        if others != [1, 1, 1]:
+            name = {2: "[k, 1, n, 1, 1]", 3: "[k, 1, 1, n, 1]", 4: "[k, 1, 1, 1, n]"}[axis]
+            raise ValueError(f"expected a depthwise Conv3d weight {name}, got shape {weight.shape}")
+        return weight.reshape(weight.shape[0], weight.shape[axis]).T
+
+    return convert
+
+
+def _identity(value):
+    return value
+
+
+def _batch_norm(layer, key):
+    return [(layer.gamma, f"{key}.weight", _identity), (layer.beta, f"{key}.bias", _identity),
+            (layer.moving_mean, f"{key}.running_mean", _identity),
+            (layer.moving_variance, f"{key}.running_var", _identity)]
+
+
+def _layer_mapping(layer, prefix, mvf_blocks):
+    """`[(variable, checkpoint key, to_keras)]` for one Keras layer, or None if none applies."""
+    name = layer.name
+    if name == "conv1_conv":
+        return [(layer.kernel, f"{prefix}conv1.weight", _conv_kernel)]
+    if name == "conv1_bn":
+        return _batch_norm(layer, f"{prefix}bn1")
+    match = _BLOCK_LAYER.fullmatch(name)
+    if match is None:
+        return None
+    stage, block, index, kind, mvf = match.groups()
+    torch_block = f"{prefix}layer{int(stage) - 1}.{int(block) - 1}"
+    if mvf:
+        module = f"{torch_block}.conv1"
+        views = [(layer.temporal_kernel, "shift_conv", 2), (layer.height_kernel, "h_conv", 3),
+                 (layer.width_kernel, "w_conv", 4)]
+        return [(variable, f"{module}.{conv}.weight", _view_kernel(axis))
+                for variable, conv, axis in views if variable is not None
+                ] + _batch_norm(layer.bn, f"{module}.bn")
+    if index == "0":
+        torch_layer = f"{torch_block}.downsample.{0 if kind == 'conv' else 1}"
+    elif kind == "conv":
+        wrapped = index == "1" and f"conv{stage}_block{block}" in mvf_blocks
+        torch_layer = f"{torch_block}.conv{index}" + (".net" if wrapped else "")
+    else:
+        torch_layer = f"{torch_block}.bn{index}"
+    if kind == "conv":
+        return [(layer.kernel, f"{torch_layer}.weight", _conv_kernel)]
+    return _batch_norm(layer, torch_layer)
+
+
+def _describe(keys, limit=8):
+    keys = sorted(keys)
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_state_dict(model, state_dict):
+    """Copies a release or torchvision state dict into a `layout="pytorch"` ResNet video model.
+
+    Release checkpoints (`backbone.*` + `cls_head.new_fc.*`) must fill every
+    weighted layer of the model; torchvision ImageNet checkpoints fill the 2D
+    backbone only, leaving MVF modules and the classifier as initialised, and
+    their 1000-class `fc` is dropped. The checkpoint's head is dropped, too, when
+    the model has none (`include_top=False`) or a different number of classes
+    (fine-tuning). Every other tensor must be used exactly once
+    (`num_batches_tracked` is ignored).
+
+    Args:
+        model: a Keras model from `ResNetVideo(..., layout="pytorch")`.
+        state_dict: dict of NumPy arrays, e.g. from `read_state_dict`.
+
+    Raises:
+        ValueError: the model is not in the "pytorch" layout, or tensors are
+            missing, left over or of the wrong shape; the message names them.
+    """
+    state = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+    release = any(key.startswith(RELEASE_PREFIX) for key in state)
+    prefix, head = (RELEASE_PREFIX, RELEASE_HEAD) if release else ("", TORCHVISION_HEAD)
+    layers = {layer.name: layer for layer in model.layers}
+    first_conv = layers.get("conv1_conv")
+    if first_conv is None or first_conv.use_bias:
+        raise ValueError(
+            "Checkpoints convert only into ResNet video models built with layout='pytorch'. "
+            f"Received: model {model.name!r}"
+            + (" in the 'keras' layout" if first_conv is not None else " (not a ResNet)")
+        )
+    mvf_blocks = {name.removesuffix("_mvf") for name in layers if name.endswith("_mvf")}
+
+    assignments = []
+    fresh = []
+    for layer in model.layers:
+        if not layer.weights or layer.name == "preprocessing":
+            continue
+        if layer.name == "predictions":
+            weight = state.get(f"{head}.weight")
+            if release and weight is not None and weight.shape[0] == layer.units:
+                assignments += [(layer.kernel, f"{head}.weight", _dense_kernel),
+                                (layer.bias, f"{head}.bias", _identity)]
+            else:
+                fresh.append(layer.name)
+            continue
+        mapping = _layer_mapping(layer, prefix, mvf_blocks)
+        if mapping is None:
+            raise ValueError(f"No checkpoint tensor maps to layer {layer.name!r} of the model.")
+        if not release and layer.name.endswith("_mvf"):
+            fresh.append(layer.name)
+            continue
+        mapped = {id(variable) for variable, _, _ in mapping}
+        unmapped = [v.path for v in layer.weights if id(v) not in mapped]
+        if unmapped:
+            raise ValueError(f"No checkpoint tensor maps to {unmapped} of layer {layer.name!r}.")
+        assignments += mapping
+
+    wanted = {key for _, key, _ in assignments}
+    missing = wanted - set(state)
+    dropped = {f"{head}.weight", f"{head}.bias"}
+    leftover = set(state) - wanted - dropped
+    if missing or leftover:
+        raise ValueError(
+            f"The checkpoint does not fit model {model.name!r}: "
+            + (f"missing {len(missing)} tensors ({_describe(missing)})" if missing else "")
+            + ("; " if missing and leftover else "")
+            + (f"{len(leftover)} tensors left over ({_describe(leftover)})" if leftover else "")
+            + ". Build the model with the checkpoint's depth, alpha and stages "
+            "(MVF alpha 1/8 in res4-5 for the release)."
+        )
+    values = []
+    for variable, key, to_keras in assignments:
+        try:
+            value = to_keras(np.asarray(state[key], dtype=np.float32))
+        except ValueError as error:
+            raise ValueError(f"Checkpoint tensor {key!r}: {error}") from None
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"Checkpoint tensor {key!r} has shape {state[key].shape}, which does not fit "
+                f"{variable.path} of shape {tuple(variable.shape)}."
+            )
+        values.append(value)
+    for (variable, _, _), value in zip(assignments, values, strict=True):
+        variable.assign(value)
+    return fresh
+
+
+def infer_model_kwargs(state_dict):
+    """Guesses `ResNetVideo` keyword arguments from a release state dict.
+
+    Returns:
+        dict with `block_counts`, `num_classes`, `temporal_module`, `alpha`, `stages`.
+    """
+    blocks = {}
+    for key in state_dict:
+        match = re.match(r"(?:backbone\.)?layer(\d)\.(\d+)\.", key)
+        if match:
+            stage, block = int(match.group(1)), int(match.group(2))
+            blocks[stage] = max(blocks.get(stage, 0), block + 1)
+    if sorted(blocks) != [1, 2, 3, 4]:
+        raise ValueError(f"Not a ResNet checkpoint: no layer1..layer4 blocks. "
+                         f"Received keys like {_describe(state_dict, 4)}")
+    stages, alpha = [], 0.0
+    for stage in range(1, 5):
+        key = f"{RELEASE_PREFIX}layer{stage}.1.conv1.shift_conv.weight"
+        if key in state_dict:
+            stages.append(stage + 1)
+            inputs = state_dict[f"{RELEASE_PREFIX}layer{stage}.1.conv1.net.weight"].shape[1]
+            alpha = state_dict[key].shape[0] / inputs
+    head = state_dict.get(f"{RELEASE_HEAD}.weight", state_dict.get(f"{TORCHVISION_HEAD}.weight"))
+    return {
+        "block_counts": tuple(blocks[stage] for stage in range(1, 5)),
+        "num_classes": 400 if head is None else int(head.shape[0]),
+        "temporal_module": "mvf" if stages else None,
+        "alpha": alpha,
+        "stages": tuple(stages) or (4, 5),
+    }

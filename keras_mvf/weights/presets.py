@@ -1,0 +1,204 @@
+"""The released checkpoints: metadata, downloads into the Keras cache, Kinetics-400 labels."""
+
+import hashlib
+import importlib.resources
+import os
+import sys
+
+import numpy as np
+
+RELEASE_URL = "https://github.com/whwu95/MVFNet/releases/download/"
+# Set to serve the files from a mirror (or a local server in tests).
+BASE_URL_ENV = "KERAS_MVF_WEIGHTS_URL"
+# Set to keep downloads and converted files somewhere other than the Keras cache.
+CACHE_DIR_ENV = "KERAS_MVF_CACHE_DIR"
+CACHE_SUBDIR = "keras_mvf"
+
+_RELEASE = {
+    "source": "https://github.com/whwu95/MVFNet",
+    "license": "Apache-2.0",
+    # RGB mean and std on 0..255 pixels, applied inside the model (layout="pytorch").
+    "mean": (123.675, 116.28, 103.53),
+    "std": (58.395, 57.12, 57.375),
+}
+
+
+def _kinetics(depth, frames, interval, top1):
+    return {
+        **_RELEASE,
+        "file": f"v0.2/R{depth}_{frames}x{interval}.pth",
+        # Not known here: no file could be downloaded when this registry was written.
+        "sha256": None,
+        "model": f"mvfnet{depth}",
+        "depth": depth,
+        "num_frames": frames,
+        "frame_interval": interval,
+        "num_classes": 400,
+        "alpha": 0.125,
+        "top1": top1,
+        "description": (
+            f"MVFNet ResNet-{depth}, alpha 1/8 in res4-5, Kinetics-400, "
+            f"{frames} frames x interval {interval}, {top1}% top-1 (authors' model zoo)"
+        ),
+    }
+
+
+def _imagenet(depth):
+    return {
+        **_RELEASE,
+        "file": f"v0.1/resnet{depth}.pth",
+        "sha256": None,
+        "model": f"resnet{depth} backbone",
+        "depth": depth,
+        "num_frames": None,
+        "frame_interval": None,
+        "num_classes": 1000,
+        "alpha": None,
+        "top1": None,
+        "description": (
+            f"torchvision-layout ImageNet ResNet-{depth} the Kinetics models were trained "
+            "from; backbone_weights for layout='pytorch'"
+        ),
+    }
+
+
+PRESETS = {
+    **{
+        f"mvfnet{depth}_k400_{frames}x{interval}": _kinetics(depth, frames, interval, top1)
+        for depth, frames, interval, top1 in (
+            (50, 4, 16, 74.2), (50, 8, 8, 76.0), (50, 16, 4, 77.0),
+            (101, 4, 16, 76.0), (101, 8, 8, 77.4), (101, 16, 4, 78.4),
+        )
+    },
+    "resnet50_imagenet": _imagenet(50),
+    "resnet101_imagenet": _imagenet(101),
+}
+
+# `weights="kinetics400"` picks the release for the model's depth and frame count.
+DATASET_ALIASES = ("kinetics400",)
+
+
+def list_weights():
+    """Names of the released checkpoints, for `weights=` / `backbone_weights=`, sorted."""
+    return sorted(PRESETS)
+
+
+def weights_info(name):
+    """Metadata of a released checkpoint, with its download `url`."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown weights {name!r}; choose one of {list_weights()}. "
+                         f"Received: name={name!r}")
+    return {**PRESETS[name], "name": name, "url": checkpoint_url(name)}
+
+
+def is_backbone(name):
+    """Whether `name` is a released ImageNet backbone (for `backbone_weights`)."""
+    return name in PRESETS and PRESETS[name]["num_frames"] is None
+
+
+def resolve_preset(weights, depth, num_frames):
+    """The preset meant by `weights` (a preset name or "kinetics400") for a ResNet model."""
+    if weights in PRESETS:
+        return weights
+    candidates = [name for name, info in PRESETS.items()
+                  if info["model"] == f"mvfnet{depth}" and info["num_frames"] == num_frames]
+    if len(candidates) != 1:
+        released = [name for name, info in PRESETS.items() if info["model"] == f"mvfnet{depth}"]
+        raise ValueError(
+            f"No Kinetics-400 release of MVFNet ResNet-{depth} for {num_frames} frames; the "
+            f"releases are {released or 'for ResNet-50 and ResNet-101 only'}. The weights fit "
+            "any frame count: name one explicitly, e.g. weights="
+            f"{(released or ['mvfnet50_k400_8x8'])[0]!r}. Received: weights={weights!r}, "
+            f"num_frames={num_frames}"
+        )
+    return candidates[0]
+
+
+def checkpoint_url(name):
+    base = os.environ.get(BASE_URL_ENV) or RELEASE_URL
+    return base.rstrip("/") + "/" + PRESETS[name]["file"]
+
+
+def cache_root():
+    """Directory of downloads and conversions: `$KERAS_MVF_CACHE_DIR`, else Keras' cache."""
+    root = os.environ.get(CACHE_DIR_ENV) or os.environ.get("KERAS_HOME") or "~/.keras"
+    return os.path.join(os.path.expanduser(root), CACHE_SUBDIR)
+
+
+def converted_path(name):
+    """Path of the cached Keras conversion of preset `name` (may not exist yet)."""
+    return os.path.join(cache_root(), f"{name}.weights.h5")
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_checkpoint(name):
+    """Downloads a released `.pth` into the cache (once) and checks its sha256.
+
+    Returns:
+        The local path of the checkpoint.
+
+    Raises:
+        RuntimeError: the file could not be fetched or fails its sha256 check;
+            the message names the URL and how to use a file fetched elsewhere.
+    """
+    import keras
+
+    url = checkpoint_url(name)
+    info = PRESETS[name]
+    filename = os.path.basename(info["file"])
+    try:
+        path = keras.utils.get_file(
+            fname=filename,
+            origin=url,
+            file_hash=info["sha256"],
+            hash_algorithm="sha256",
+            cache_subdir=".",
+            cache_dir=cache_root(),
+        )
+    except Exception as error:
+        raise RuntimeError(
+            f"Could not get {name} from {url} ({error}). Without network, download "
+            f"{filename} elsewhere, then either pass its path (weights='/path/{filename}') "
+            f"or convert it once: `keras-mvf convert /path/{filename} {name}.weights.h5` "
+            f"and pass weights='{name}.weights.h5'."
+        ) from error
+    if info["sha256"] is None:
+        print(
+            f"keras_mvf: no sha256 is recorded for {name}, so {filename} was not verified; "
+            f"it has sha256 {sha256_of(path)}.",
+            file=sys.stderr,
+        )
+    return path
+
+
+def kinetics400_classes():
+    """The 400 Kinetics-400 class names, in the label order of the released checkpoints."""
+    text = importlib.resources.files("keras_mvf.weights").joinpath("kinetics400_classes.txt")
+    return text.read_text(encoding="utf-8").splitlines()
+
+
+def decode_predictions(predictions, top=5, class_names=None):
+    """Top classes of each clip: `[[(name, probability), ...], ...]`.
+
+    Args:
+        predictions: array `(batch, num_classes)` of model outputs.
+        top: int, how many classes per clip. Defaults to `5`.
+        class_names: list of names; defaults to the Kinetics-400 classes.
+    """
+    predictions = np.asarray(predictions)
+    names = kinetics400_classes() if class_names is None else list(class_names)
+    if predictions.ndim != 2 or predictions.shape[1] != len(names):
+        raise ValueError(
+            f"`predictions` must have shape (batch, {len(names)}). "
+            f"Received: predictions.shape={predictions.shape}"
+        )
+    order = np.argsort(-predictions, axis=1)[:, :top]
+    return [[(names[i], float(row[i])) for i in indices]
+            for row, indices in zip(predictions, order, strict=True)]
