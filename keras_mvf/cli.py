@@ -11,6 +11,7 @@ import sys
 
 COMMAND_MODULES = (
     "keras_mvf.models.commands",
+    "keras_mvf.data.commands",
 )
 
 
