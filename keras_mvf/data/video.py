@@ -226,17 +226,20 @@ def count_image_frames(directory, template="img_{:05d}.jpg", start_index=1):
     return count
 
 
-def write_video(path, frames, fps=30.0):
+def write_video(path, frames, fps=30.0, fourcc=None):
     """Writes uint8 RGB frames to a real video file with OpenCV.
 
     The codec follows the extension: MPEG-4 Part 2 for .mp4/.mov/.m4v, Xvid for
     .avi/.mkv, VP8 for .webm. Grayscale `(T, H, W)` or `(T, H, W, 1)` frames
-    make a grayscale video.
+    make a grayscale video. Height and width must be even: OpenCV's encoders
+    would silently drop the odd row or column.
 
     Args:
         path: output file; the extension picks the container.
         frames: uint8 array `(T, H, W, 3)` RGB or `(T, H, W[, 1])` gray.
         fps: frames per second. Defaults to `30.0`.
+        fourcc: four-letter codec code overriding the default, e.g. `"MJPG"`
+            or `"FFV1"` (lossless, in .avi/.mkv).
 
     Returns:
         `path`.
@@ -256,8 +259,13 @@ def write_video(path, frames, fps=30.0):
     if not is_color and frames.ndim == 4 and frames.shape[-1] != 1:
         raise ValueError(f"`frames` must have 1 or 3 channels. Received: shape={frames.shape}")
     height, width = frames.shape[1:3]
+    if height % 2 or width % 2:
+        raise ValueError(
+            f"Frame height and width must be even for OpenCV's encoders. "
+            f"Received: frames with shape={frames.shape}"
+        )
     writer = cv2.VideoWriter(
-        os.fspath(path), cv2.VideoWriter_fourcc(*_FOURCC_BY_EXTENSION[extension]),
+        os.fspath(path), cv2.VideoWriter_fourcc(*(fourcc or _FOURCC_BY_EXTENSION[extension])),
         float(fps), (width, height), is_color,
     )
     if not writer.isOpened():
