@@ -138,7 +138,8 @@ def test_manifest_round_trip_and_errors(dataset_root, tmp_path):
     assert os.path.isdir(manifest.full_path(manifest.entries[0]))
     with open(path, encoding="utf-8") as file:
         lines = file.read().splitlines()
-    _write(tmp_path / "bad.jsonl", "\n".join([lines[0], lines[1].replace('"label": 1', '"label": 2')]))
+    relabelled = lines[1].replace('"label": 1', '"label": 2')
+    _write(tmp_path / "bad.jsonl", f"{lines[0]}\n{relabelled}\n")
     with pytest.raises(ValueError, match="bad.jsonl:2: label 2 is outside the class list"):
         load_manifest(str(tmp_path / "bad.jsonl"))
     _write(tmp_path / "bad2.jsonl", lines[0] + "\n{nope\n")
