@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = (
     "keras_mvf.models.commands",
     "keras_mvf.data.commands",
+    "keras_mvf.weights.commands",
 )
 
 

@@ -185,7 +185,8 @@ def infer_model_kwargs(state_dict):
     """Guesses `ResNetVideo` keyword arguments from a release state dict.
 
     Returns:
-        dict with `block_counts`, `num_classes`, `temporal_module`, `alpha`, `stages`.
+        dict with `block_counts`, `base_width`, `num_classes`, `temporal_module`,
+        `alpha`, `stages`.
     """
     blocks = {}
     for key in state_dict:
@@ -196,16 +197,18 @@ def infer_model_kwargs(state_dict):
     if sorted(blocks) != [1, 2, 3, 4]:
         raise ValueError(f"Not a ResNet checkpoint: no layer1..layer4 blocks. "
                          f"Received keys like {_describe(state_dict, 4)}")
+    prefix = RELEASE_PREFIX if f"{RELEASE_PREFIX}conv1.weight" in state_dict else ""
     stages, alpha = [], 0.0
     for stage in range(1, 5):
-        key = f"{RELEASE_PREFIX}layer{stage}.1.conv1.shift_conv.weight"
+        key = f"{prefix}layer{stage}.1.conv1.shift_conv.weight"
         if key in state_dict:
             stages.append(stage + 1)
-            inputs = state_dict[f"{RELEASE_PREFIX}layer{stage}.1.conv1.net.weight"].shape[1]
+            inputs = state_dict[f"{prefix}layer{stage}.1.conv1.net.weight"].shape[1]
             alpha = state_dict[key].shape[0] / inputs
     head = state_dict.get(f"{RELEASE_HEAD}.weight", state_dict.get(f"{TORCHVISION_HEAD}.weight"))
     return {
         "block_counts": tuple(blocks[stage] for stage in range(1, 5)),
+        "base_width": int(state_dict[f"{prefix}conv1.weight"].shape[0]),
         "num_classes": 400 if head is None else int(head.shape[0]),
         "temporal_module": "mvf" if stages else None,
         "alpha": alpha,
