@@ -1,0 +1,163 @@
+"""One interface over the three formats a model ships in: `.keras`, SavedModel and `.tflite`."""
+
+import os
+
+import numpy as np
+
+from keras_mvf.export import common
+from keras_mvf.export.saved_model import LABELS_FILE
+from keras_mvf.export.tflite import labels_path
+
+
+class Predictor:
+    """Maps uint8 RGB clips to class probabilities, whatever format the model is in.
+
+    Build it with `load_predictor`.
+
+    Args:
+        predict_batch: function from uint8 clips `(n, *clip_shape)` to float32
+            probabilities `(n, num_classes)`.
+        clip_shape: `(num_frames, height, width, 3)` of one clip.
+        labels: list of class names, or `None`.
+        format: `"keras"`, `"saved_model"` or `"tflite"`.
+        batch_size: clips per call of `predict_batch`. Defaults to `8`.
+    """
+
+    def __init__(self, predict_batch, clip_shape, labels, format, batch_size=8):
+        self.predict_batch = predict_batch
+        self.clip_shape = tuple(int(d) for d in clip_shape)
+        self.labels = labels
+        self.format = format
+        self.batch_size = batch_size
+
+    @property
+    def num_frames(self):
+        return self.clip_shape[0]
+
+    def label(self, index):
+        """The name of class `index`, or the index itself when no labels are known."""
+        return self.labels[index] if self.labels else str(index)
+
+    def predict(self, clips):
+        """Probabilities `(n, num_classes)` float32 for uint8 clips `(n, *clip_shape)`."""
+        clips = np.asarray(clips)
+        if clips.ndim != 5 or clips.shape[1:] != self.clip_shape:
+            raise ValueError(
+                f"Expected clips of shape (n, {', '.join(map(str, self.clip_shape))}). "
+                f"Received: shape={clips.shape}"
+            )
+        clips = clips.astype(np.uint8)
+        return np.concatenate(
+            [
+                np.asarray(self.predict_batch(clips[i : i + self.batch_size]), np.float32)
+                for i in range(0, len(clips), self.batch_size)
+            ]
+        )
+
+
+def _saved_model_dir(path):
+    """`path` itself, or its highest-numbered version subdirectory (TF Serving's layout)."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [
+        int(name)
+        for name in os.listdir(path)
+        if name.isdigit() and os.path.isfile(os.path.join(path, name, "saved_model.pb"))
+    ]
+    if not versions:
+        raise ValueError(
+            f"Expected a SavedModel directory (with saved_model.pb, or version subdirectories "
+            f"holding one). Received: path={path!r}"
+        )
+    return os.path.join(path, str(max(versions)))
+
+
+def _load_keras(path):
+    import keras
+
+    import keras_mvf  # noqa: F401 -- registers the layers the file refers to.
+
+    model = keras.models.load_model(path)
+
+    def predict_batch(clips):
+        return keras.ops.convert_to_numpy(model(clips.astype(np.float32), training=False))
+
+    return predict_batch, common.clip_shape(model), labels_path(path)
+
+
+def _load_saved_model(path):
+    import tensorflow as tf
+
+    path = _saved_model_dir(path)
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures["serving_default"]
+    if not hasattr(loaded, "clip_shape"):
+        raise ValueError(
+            f"Expected a SavedModel written by keras_mvf.export.export_saved_model. "
+            f"Received: path={path!r}"
+        )
+
+    def predict_batch(clips):
+        return signature(frames=tf.constant(clips))["probabilities"].numpy()
+
+    return predict_batch, loaded.clip_shape[0].numpy(), os.path.join(path, "assets", LABELS_FILE)
+
+
+def _load_tflite(path, num_threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    source, = interpreter.get_input_details()
+    target = interpreter.get_output_details()[0]
+
+    def predict_batch(clips):
+        outputs = []
+        for clip in clips:
+            interpreter.set_tensor(source["index"], clip.astype(np.float32))
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(target["index"])[0])
+        return np.stack(outputs)
+
+    return predict_batch, tuple(source["shape"]), labels_path(path)
+
+
+def load_predictor(path, labels=None, num_threads=None):
+    """Loads a `.keras` file, a SavedModel directory or a `.tflite` file for prediction.
+
+    Labels come from `labels` if given, else from where the exports put them:
+    the SavedModel's `assets/labels.txt`, or `model.labels.txt` next to a
+    `model.tflite` or `model.keras` file.
+
+    Args:
+        path: the model.
+        labels: optional list of class names, or the path of a file with one
+            per line. Defaults to `None`.
+        num_threads: threads of the LiteRT interpreter. Defaults to `None`
+            (LiteRT's default).
+
+    Returns:
+        A `Predictor`.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Model not found: {path}")
+    if os.path.isdir(path):
+        predict_batch, clip_shape, default_labels = _load_saved_model(path)
+        format = "saved_model"
+    elif path.endswith(".tflite"):
+        predict_batch, clip_shape, default_labels = _load_tflite(path, num_threads)
+        format = "tflite"
+    elif path.endswith(".keras"):
+        predict_batch, clip_shape, default_labels = _load_keras(path)
+        format = "keras"
+    else:
+        raise ValueError(
+            "Expected a .keras file, a SavedModel directory or a .tflite file. "
+            f"Received: path={path!r}"
+        )
+    if isinstance(labels, (str, os.PathLike)):
+        labels = common.read_labels(labels)
+    elif labels is None and os.path.isfile(default_labels):
+        labels = common.read_labels(default_labels)
+    return Predictor(predict_batch, clip_shape, labels, format)
