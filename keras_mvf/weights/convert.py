@@ -124,7 +124,9 @@ def load_state_dict(model, state_dict):
             f"Received: model {model.name!r}"
             + (" in the 'keras' layout" if first_conv is not None else " (not a ResNet)")
         )
+    # torchvision files predate MVF: their first convs are never wrapped (`conv1.net`).
     mvf_blocks = {name.removesuffix("_mvf") for name in layers if name.endswith("_mvf")}
+    mvf_blocks = mvf_blocks if release else set()
 
     assignments = []
     fresh = []

@@ -142,7 +142,7 @@ def load_keras_weights(model, path):
         model.load_weights(path)
         return
     with tempfile.TemporaryDirectory() as directory:
-        copy = os.path.join(directory, "weights.h5")
+        copy = os.path.join(directory, "copy.weights.h5")
         shutil.copyfile(path, copy)
         with h5py.File(copy, "r+") as file:
             variables = file["layers/dense/vars"]
