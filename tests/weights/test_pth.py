@@ -61,7 +61,8 @@ def test_reads_torch_save_in_both_formats(tmp_path, zip_format):
 
 
 def test_bare_state_dict_and_module_prefix(tmp_path):
-    tensors = {"module.backbone.conv1.weight": torch.randn(2, 3, 1, 1), "module.fc.bias": torch.ones(2)}
+    tensors = {"module.backbone.conv1.weight": torch.randn(2, 3, 1, 1),
+               "module.fc.bias": torch.ones(2)}
     torch.save(tensors, tmp_path / "wrapped.pth")
     state = read_state_dict(tmp_path / "wrapped.pth")
     assert sorted(state) == ["backbone.conv1.weight", "fc.bias"]
@@ -109,8 +110,8 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path):
     # The same bytes do run code under an unrestricted unpickler: the test's payload is real.
     with zipfile.ZipFile(archive) as file:
         data = file.read("archive/data.pkl")
-    subprocess.run([sys.executable, "-c", "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=data, check=True)
+    unsafe = "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"
+    subprocess.run([sys.executable, "-c", unsafe], input=data, check=True)
     assert marker.read_text() == "pwned"
 
 
