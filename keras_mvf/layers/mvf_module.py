@@ -126,44 +126,50 @@ class MVFModule(keras.layers.Layer):
         )
         self.bn.build((*input_shape[:-1], self.channels))
 
-    def _view_kernels(self):
-        """The (T, H, W) 1D kernels, scaled by the view weights; None for unused views."""
+    def _view_kernels(self, dtype):
+        """The (T, H, W) 1D kernels as `dtype` tensors, scaled by the view weights;
+        None for unused views."""
         t = self.temporal_kernel
         h = self.temporal_kernel if self.share_weights else self.height_kernel
         w = self.temporal_kernel if self.share_weights else self.width_kernel
-        h = h if "h" in self.views else None
-        w = w if "w" in self.views else None
+        kernels = [t, h if "h" in self.views else None, w if "w" in self.views else None]
+        kernels = [None if k is None else ops.cast(k, dtype) for k in kernels]
         if self.view_weights is not None:
-            beta = ops.cast(self.view_weights, t.dtype)
-            t, h, w = (None if k is None else k * beta[i] for i, k in enumerate((t, h, w)))
-        return t, h, w
+            beta = ops.cast(self.view_weights, dtype)
+            kernels = [None if k is None else k * beta[i] for i, k in enumerate(kernels)]
+        return kernels
 
     def _spatial_kernel(self, h, w):
-        """One `(kernel_size, kernel_size, k, 1)` depthwise kernel shaped like a cross."""
+        """One `(kernel_size, kernel_size, k, 1)` depthwise kernel shaped like a cross:
+        the H kernel down the centre column, the W kernel along the centre row."""
         size, centre = self.kernel_size, self.kernel_size // 2
-        zeros = ops.zeros((size, self.channels), dtype=self.temporal_kernel.dtype)
-        columns = [h if (j == centre and h is not None) else zeros for j in range(size)]
-        kernel = ops.stack(columns, axis=1)  # (size, size, k): H kernel in the centre column
-        if w is not None:
-            row = ops.one_hot(centre, size, dtype=kernel.dtype)[:, None, None] * w[None]
-            kernel = kernel + row  # W kernel in the centre row
+        zeros = ops.zeros_like(h if w is None else w)
+
+        def line(kernel, axis):
+            lines = [kernel if i == centre else zeros for i in range(size)]
+            return ops.stack(lines, axis=axis)
+
+        if h is None:
+            kernel = line(w, axis=0)
+        elif w is None:
+            kernel = line(h, axis=1)
+        else:
+            kernel = line(h, axis=1) + line(w, axis=0)
         return kernel[..., None]
 
     def call(self, inputs, training=None):
         k = self.channels
         processed, passed = inputs[..., :k], inputs[..., k:]
-        t_kernel, h_kernel, w_kernel = self._view_kernels()
         dtype = processed.dtype
+        t_kernel, h_kernel, w_kernel = self._view_kernels(dtype)
 
         shape = ops.shape(processed)
         height, width = shape[1], shape[2]
         clips = ops.reshape(processed, (-1, self.num_frames, height * width, k))
-        temporal = ops.depthwise_conv(
-            clips, ops.cast(t_kernel, dtype)[:, None, :, None], padding="same"
-        )
+        temporal = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
         out = ops.reshape(temporal, ops.shape(processed))
         if h_kernel is not None or w_kernel is not None:
-            spatial_kernel = ops.cast(self._spatial_kernel(h_kernel, w_kernel), dtype)
+            spatial_kernel = self._spatial_kernel(h_kernel, w_kernel)
             out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
 
         out = keras.activations.hard_silu(self.bn(out, training=training))

@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints medians and ratios measured on this machine."""
