@@ -24,6 +24,9 @@ from keras_mvf.data.video import read_frames, read_image_frames
 
 logger = logging.getLogger("keras_mvf.data")
 
+# Bad videos in a row a training element may replace before the epoch fails.
+_MAX_SUBSTITUTES = 10
+
 
 class SkippedVideos:
     """Thread-safe tally of the videos a dataset skipped because they would not decode.
@@ -199,7 +202,10 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
         deterministic: keep element order and results fixed under
             parallelism. Defaults to `False` (faster).
         skip_bad_videos: skip videos that fail to decode (logged and counted in
-            `skipped`) instead of raising. Defaults to `True`.
+            `skipped`) instead of raising. Defaults to `True`. In training from
+            videos a skipped video is replaced by the next one in the manifest,
+            so epochs keep their length and a known cardinality; elsewhere it is
+            dropped (the dataset's cardinality is then unknown).
         skipped: a `SkippedVideos` to count into; a new one by default. Either
             way it is the returned dataset's `skipped_videos` attribute.
         short_video: `"wrap"` or `"last"` for dense clips longer than the video.
@@ -250,7 +256,10 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
             # Elements are video indices, not files: shard by element.
             options.experimental_distribute.auto_shard_policy = (
                 tf.data.experimental.AutoShardPolicy.DATA)
-    dataset = dataset.filter(_is_ok).map(_drop_ok)
+    if training and not files:
+        dataset = dataset.map(_drop_ok)  # bad videos were replaced, not dropped
+    else:
+        dataset = dataset.filter(_is_ok).map(_drop_ok)
     drop_remainder = training if drop_remainder is None else drop_remainder
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
@@ -292,9 +301,20 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
         dataset = dataset.shuffle(len(entries), seed=seed, reshuffle_each_iteration=True)
 
     def load(index, element_seed):
-        entry = entries[int(index)]
-        return loader(_video_reader(manifest, entry), entry.num_frames, entry.label,
-                      element_seed, entry.path)
+        # In training a bad video is replaced by the next ones in the manifest, so
+        # every epoch keeps its length (and Keras its known number of steps).
+        attempts = min(_MAX_SUBSTITUTES, len(entries)) if training else 1
+        for attempt in range(attempts):
+            entry = entries[(int(index) + attempt) % len(entries)]
+            clip, label, ok = loader(_video_reader(manifest, entry), entry.num_frames,
+                                     entry.label, element_seed, entry.path)
+            if ok:
+                break
+        else:
+            if training:
+                raise ValueError(f"{attempts} videos in a row could not be decoded, the "
+                                 f"last {entry.path}: {loader.skipped.reasons[entry.path]}")
+        return clip, label, ok
 
     def load_tf(index, element_seed):
         outputs = tf.numpy_function(load, [index, element_seed], [tf.uint8, tf.int32, tf.bool])
