@@ -11,6 +11,7 @@ from keras_mvf.models import (
     create_model,
     list_models,
 )
+from keras_mvf.weights import list_weights
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "create_model",
     "layers",
     "list_models",
+    "list_weights",
     "models",
     "utils",
 ]

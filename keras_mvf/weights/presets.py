@@ -153,14 +153,16 @@ def download_checkpoint(name):
     url = checkpoint_url(name)
     info = PRESETS[name]
     filename = os.path.basename(info["file"])
+    # get_file falls back to /tmp for a cache directory that does not exist yet.
+    os.makedirs(cache_root(), exist_ok=True)
     try:
         path = keras.utils.get_file(
             fname=filename,
             origin=url,
             file_hash=info["sha256"],
             hash_algorithm="sha256",
-            cache_subdir=".",
-            cache_dir=cache_root(),
+            cache_subdir=CACHE_SUBDIR,
+            cache_dir=os.path.dirname(cache_root()),
         )
     except Exception as error:
         raise RuntimeError(
