@@ -17,6 +17,7 @@ gradient norm (40) before adding the decay, Keras clips the sum.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 # The learning rates of the recipes are per this many clips (linear scaling rule).
@@ -78,6 +79,31 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class SGD(keras.optimizers.SGD):
+    """Keras SGD whose `global_clipnorm` clips the gradient of the whole global batch.
+
+    Under a `tf.distribute` strategy Keras clips each replica's share of the
+    gradient before the replicas' shares are summed, which is not the clipping
+    of the release (PyTorch DDP clips the averaged gradient) and makes a
+    multi-device run differ from a single-device one. Here the shares are summed
+    first to measure the global norm, and every share is scaled by the same
+    factor; this costs one more all-reduce per step when clipping is on and
+    there are several replicas.
+    """
+
+    def _clip_gradients(self, grads):
+        context = tf.distribute.get_replica_context()
+        if self.global_clipnorm is None or context is None or context.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        total = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None]
+        )
+        norm = tf.linalg.global_norm(total)
+        scale = tf.minimum(1.0, self.global_clipnorm / tf.maximum(norm, 1e-12))
+        return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads]
+
+
 def make_optimizer(
     global_batch_size,
     steps_per_epoch,
@@ -94,7 +120,7 @@ def make_optimizer(
 
     Epoch-based settings (`lr_steps`, `warmup_epochs`) are turned into optimiser
     steps with `steps_per_epoch`. `clip_norm` clips the global gradient norm
-    (None to turn it off). Weight decay is not set here: see `add_weight_decay`.
+    (0 or None to turn it off) over all replicas. Weight decay is not set here: see `add_weight_decay`.
     """
     if global_batch_size < 1 or steps_per_epoch < 1:
         raise ValueError(
@@ -108,7 +134,7 @@ def make_optimizer(
         warmup_steps=round(warmup_epochs * steps_per_epoch),
         warmup_start=warmup_start,
     )
-    return keras.optimizers.SGD(
+    return SGD(
         schedule, momentum=momentum, nesterov=nesterov, global_clipnorm=clip_norm or None
     )
 

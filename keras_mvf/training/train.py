@@ -144,8 +144,8 @@ def train(
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
         num_classes: int; read from the manifest when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
-        steps_per_epoch: int; the number of full batches in the manifest (or in
-            the dataset) when None.
+        steps_per_epoch: int, batches per epoch, drawn from the repeated data;
+            when None an epoch is one pass over the data.
         sampling, num_frames, frame_interval, flip, crop_size, short_side: the
             clip sampling and augmentation of `keras_mvf.data.build_dataset`.
         label_swap: optional `{label: label}` map applied with horizontal flips.
@@ -198,13 +198,18 @@ def train(
     num_classes = num_classes or manifest_classes
     if num_classes is None:
         raise ValueError("`num_classes` is needed when `train_data` is a tf.data.Dataset.")
+    schedule_steps = steps_per_epoch
     if steps_per_epoch is None:
-        steps_per_epoch = size // batch_size if size else int(train_ds.cardinality())
-        if steps_per_epoch < 1:
+        # One pass over the data per epoch.
+        schedule_steps = size // batch_size if size else int(train_ds.cardinality())
+        if schedule_steps < 1:
             raise ValueError(
                 "Cannot tell the epoch length (fewer videos than one batch, or an "
                 "infinite dataset): pass `steps_per_epoch`."
             )
+    else:
+        # Fixed-length epochs draw from an endless stream.
+        train_ds = train_ds.repeat()
 
     previous_policy = keras.config.dtype_policy()
     if mixed_precision:
@@ -227,7 +232,7 @@ def train(
             optimization.add_weight_decay(network, settings["weight_decay"])
             optimizer = optimization.make_optimizer(
                 batch_size,
-                steps_per_epoch,
+                schedule_steps,
                 base_lr=settings["base_lr"],
                 momentum=settings["momentum"],
                 nesterov=settings["nesterov"],
@@ -251,6 +256,7 @@ def train(
             validation_data=val_ds,
             epochs=settings["epochs"],
             steps_per_epoch=steps_per_epoch,
+            shuffle=False,  # the input pipeline shuffles
             callbacks=_callbacks(work_dir, val_ds is not None, tensorboard),
             verbose=verbose,
         )

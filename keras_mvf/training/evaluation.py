@@ -1,0 +1,253 @@
+"""Evaluation (top-1, top-5, mean class accuracy, per-video CSV, confusion matrix) and features.
+
+Two protocols, as in the paper: "fast" (one clip, centre crop) and "accurate"
+(several clips x 3 crops per video, softmax scores averaged over the views).
+"""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+
+PROTOCOLS = ("fast", "accurate")
+
+
+def top_k_accuracy(scores, labels, k):
+    """Fraction of rows whose label is among the `k` highest scores."""
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return float(np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """`(num_classes, num_classes)` counts; rows are true labels, columns predictions."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix):
+    """Recall of every class (NaN for classes with no video)."""
+    counts = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(matrix) / counts
+
+
+def clip_dataset(model, data, training=False, num_clips=1, num_crops=1, batch_size=8,
+                 sampling="dense", frame_interval=8, short_side=None, crop_size=None, root=None):
+    """`(dataset, manifest)` of evaluation clips for `model` from a manifest.
+
+    Frames per clip and crop size are read from the model's input; the crop
+    size falls back to `crop_size` (or 224) for models of any input size. The
+    videos come in manifest order and a video that fails to decode raises.
+    """
+    from keras_mvf import data as video_data
+
+    _, num_frames, height, _, _ = model.input_shape
+    crop_size = height or crop_size or 224
+    manifest = video_data.load_manifest(data, root)
+    dataset = video_data.build_dataset(
+        manifest, training=training, num_frames=num_frames, sampling=sampling,
+        frame_interval=frame_interval, batch_size=batch_size, crop_size=crop_size,
+        short_side=short_side or round(crop_size * 256 / 224), num_clips=num_clips,
+        num_crops=num_crops, deterministic=True, skip_bad_videos=False,
+    )
+    return dataset, manifest
+
+
+def predict_views(function, dataset, num_videos, verbose=1):
+    """Applies `function` to every view of every video and averages over the views.
+
+    Args:
+        function: maps clips `(n, T, H, W, 3)` to an array `(n, D)`.
+        dataset: batches of `(clips, labels)`; clips `(batch, T, H, W, 3)` or,
+            with several views, `(batch, views, T, H, W, 3)`.
+        num_videos: videos in `dataset`, for the progress bar.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        `(outputs (num_videos, D), labels (num_videos,))`.
+    """
+    progress = keras.utils.Progbar(num_videos, verbose=verbose, unit_name="video")
+    outputs, labels = [], []
+    for clips, batch_labels in dataset:
+        clips = np.asarray(clips)
+        views = clips.shape[1] if clips.ndim == 6 else 1
+        flat = clips.reshape(-1, *clips.shape[-4:])
+        result = np.asarray(function(flat), np.float32)
+        outputs.append(result.reshape(len(clips), views, -1).mean(axis=1))
+        labels.append(np.asarray(batch_labels))
+        progress.add(len(clips))
+    return np.concatenate(outputs), np.concatenate(labels)
+
+
+def evaluate(model, data, protocol="fast", num_clips=None, num_crops=None, batch_size=8,
+             sampling="dense", frame_interval=8, short_side=None, crop_size=None, root=None,
+             out_dir=None, verbose=1):
+    """Evaluates a video classifier on a manifest.
+
+    Args:
+        model: a Keras model (clips -> class probabilities) or a `.keras` file.
+        data: a manifest file (`keras_mvf.data`).
+        protocol: `"fast"` (1 clip x centre crop) or `"accurate"` (10 clips x 3
+            crops); `num_clips` / `num_crops` override it. Defaults to `"fast"`.
+        batch_size: videos per batch. Defaults to `8`.
+        sampling, frame_interval: clip sampling, as in training.
+        short_side, crop_size: test resize and crop; the crop defaults to the
+            model's input size and the short side to `crop_size * 256 / 224`.
+        root: folder the manifest paths are relative to.
+        out_dir: if given, writes `predictions.csv` (per video: true label,
+            top-5 labels and scores), `per_class.csv`, `confusion.png` and
+            `metrics.json` there.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        dict with `top1`, `top5`, `mean_class_accuracy`, `num_videos`, `views`,
+        `per_class` (list) and `confusion` (nested list).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}")
+    default_clips, default_crops = (1, 1) if protocol == "fast" else (10, 3)
+    num_clips = num_clips or default_clips
+    num_crops = num_crops or default_crops
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.models.load_model(model, compile=False)
+    dataset, manifest = clip_dataset(
+        model, data, num_clips=num_clips, num_crops=num_crops, batch_size=batch_size,
+        sampling=sampling, frame_interval=frame_interval, short_side=short_side,
+        crop_size=crop_size, root=root,
+    )
+    scores, labels = predict_views(
+        model.predict_on_batch, dataset, len(manifest.entries), verbose=verbose
+    )
+    num_classes = scores.shape[1]
+    predictions = scores.argmax(axis=1)
+    matrix = confusion_matrix(labels, predictions, num_classes)
+    per_class = per_class_accuracy(matrix)
+    results = {
+        "top1": top_k_accuracy(scores, labels, 1),
+        "top5": top_k_accuracy(scores, labels, 5),
+        "mean_class_accuracy": float(np.nanmean(per_class)),
+        "num_videos": int(len(labels)),
+        "views": num_clips * num_crops,
+        "per_class": [None if np.isnan(a) else float(a) for a in per_class],
+        "confusion": matrix.tolist(),
+    }
+    if out_dir is not None:
+        classes = manifest.classes if len(manifest.classes) == num_classes else [
+            str(i) for i in range(num_classes)
+        ]
+        write_reports(out_dir, results, scores, labels, manifest, classes)
+    return results
+
+
+def write_reports(out_dir, results, scores, labels, manifest, classes):
+    """Writes predictions.csv, per_class.csv, metrics.json and confusion.png to `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    top = np.argsort(-scores, axis=1)[:, :5]
+    with open(os.path.join(out_dir, "predictions.csv"), "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["video", "label", "class", "correct", "top5_labels", "top5_scores"])
+        for entry, label, row, score in zip(manifest.entries, labels, top, scores, strict=True):
+            writer.writerow([
+                entry.path, int(label), classes[label], int(row[0] == label),
+                " ".join(str(int(i)) for i in row),
+                " ".join(f"{score[i]:.4f}" for i in row),
+            ])
+    counts = np.asarray(results["confusion"]).sum(axis=1)
+    with open(os.path.join(out_dir, "per_class.csv"), "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["label", "class", "videos", "accuracy"])
+        for label, (name, count, accuracy) in enumerate(
+            zip(classes, counts, results["per_class"], strict=True)
+        ):
+            writer.writerow([label, name, int(count), "" if accuracy is None else accuracy])
+    with open(os.path.join(out_dir, "metrics.json"), "w") as file:
+        summary = {key: results[key] for key in
+                   ("top1", "top5", "mean_class_accuracy", "num_videos", "views")}
+        json.dump(summary, file, indent=2)
+    plot_confusion(np.asarray(results["confusion"]), classes,
+                   os.path.join(out_dir, "confusion.png"))
+
+
+def plot_confusion(matrix, classes, path):
+    """Saves the row-normalised confusion matrix as a PNG heat map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(4 + 0.35 * len(classes), 40)
+    figure, axes = pyplot.subplots(figsize=(size, size))
+    image = axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    if len(classes) <= 60:
+        ticks = np.arange(len(classes))
+        axes.set_xticks(ticks, classes, rotation=90, fontsize=8)
+        axes.set_yticks(ticks, classes, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def feature_model(model):
+    """A function clips -> pooled features `(n, channels)`, averaged over frames.
+
+    For a classifier (a model with the TSN head) the features are those of the
+    per-frame global average pool ("avg_pool", 2048-d for ResNet-50), averaged
+    over the clip's frames; a model built with `include_top=False,
+    pooling="avg"` already returns them.
+    """
+    names = {layer.name for layer in model.layers}
+    if "avg_pool" not in names or "predictions" not in names:
+        return model.predict_on_batch
+    frames = model.input_shape[1]
+    pooled = keras.Model(model.inputs, model.get_layer("avg_pool").output)
+
+    def features(clips):
+        per_frame = np.asarray(pooled.predict_on_batch(clips))
+        return per_frame.reshape(len(clips), frames, -1).mean(axis=1)
+
+    return features
+
+
+def extract_features(model, data, out_path, num_clips=1, num_crops=1, batch_size=8,
+                     sampling="dense", frame_interval=8, short_side=None, crop_size=None,
+                     root=None, verbose=1):
+    """Pooled features of every video of a manifest, saved to `.npz` or `.npy`.
+
+    Args:
+        model: a Keras model or `.keras` file (see `feature_model`).
+        data: a manifest file.
+        out_path: `.npz` (arrays `features`, `labels`, `videos`, `classes`) or
+            `.npy` (the features only).
+        num_clips, num_crops: views per video; features are averaged over them.
+        other arguments: as `evaluate`.
+
+    Returns:
+        The features, float32 `(num_videos, channels)`.
+    """
+    if not str(out_path).endswith((".npz", ".npy")):
+        raise ValueError(f"`out_path` must end in .npz or .npy. Received: out_path={out_path}")
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.models.load_model(model, compile=False)
+    dataset, manifest = clip_dataset(
+        model, data, num_clips=num_clips, num_crops=num_crops, batch_size=batch_size,
+        sampling=sampling, frame_interval=frame_interval, short_side=short_side,
+        crop_size=crop_size, root=root,
+    )
+    features, labels = predict_views(
+        feature_model(model), dataset, len(manifest.entries), verbose=verbose
+    )
+    if str(out_path).endswith(".npy"):
+        np.save(out_path, features)
+    else:
+        np.savez(out_path, features=features, labels=labels,
+                 videos=np.array([entry.path for entry in manifest.entries]),
+                 classes=np.array(manifest.classes))
+    return features

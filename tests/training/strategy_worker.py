@@ -1,0 +1,62 @@
+"""Trains a tiny MVFNet with `train()` under a strategy and saves its final weights.
+
+Run as a script by the strategy tests (each strategy needs a fresh process:
+logical devices and collective ops are fixed when TensorFlow starts).
+BatchNorm is frozen and dropout off, so that every replica computes exactly what
+one device computes and the runs must agree up to float rounding.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def tiny_model(**kwargs):
+    import keras
+
+    import keras_mvf
+
+    model = keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, stages=(3, 4, 5), **kwargs)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        if isinstance(layer, keras_mvf.MVFModule):
+            layer.bn.trainable = False
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--strategy", default="default")
+    parser.add_argument("--cpus", type=int, default=1, help="logical CPU devices")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    if args.cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus
+        )
+    from keras_mvf.training import train
+
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, (16, 4, 32, 32, 3)).astype("uint8")
+    labels = rng.integers(0, 3, 16).astype("int32")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = tf.data.Dataset.from_tensor_slices((clips, labels)).batch(4).with_options(options)
+    model, history = train(
+        tiny_model, dataset, out_dir=args.out, num_classes=3, num_frames=4, crop_size=32,
+        alpha=0.5, dropout=0.0, epochs=2, base_lr=0.01, warmup_epochs=0.5, lr_steps=(1,),
+        clip_norm=0.05, strategy=args.strategy, tensorboard=False, seed=1, verbose=0,
+    )
+    np.savez(f"{args.out}/final.npz", *[w.numpy() for w in model.trainable_weights],
+             loss=np.array(history.history["loss"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
