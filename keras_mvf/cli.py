@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "keras_mvf.models.commands",
     "keras_mvf.data.commands",
     "keras_mvf.weights.commands",
+    "keras_mvf.export.commands",
 )
 
 

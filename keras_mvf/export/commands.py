@@ -1,0 +1,185 @@
+"""`keras-mvf export` and `keras-mvf predict`."""
+
+import json
+import sys
+
+
+def _add_sampling_arguments(parser):
+    parser.add_argument(
+        "--sampling", choices=("dense", "uniform"), default="dense",
+        help="frame sampling: dense (Kinetics) or uniform segments (Something-Something)",
+    )
+    parser.add_argument("--frame-interval", type=int, default=8,
+                        help="step between frames for dense sampling")
+    parser.add_argument("--short-side", type=int, default=None,
+                        help="short side before the centre crop (default: size * 256 / 224)")
+
+
+def register(subparsers):
+    export = subparsers.add_parser(
+        "export", help="write a .keras model as a TF Serving SavedModel or a TFLite file"
+    )
+    export.add_argument("model", help="a .keras file")
+    export.add_argument("--format", choices=("saved_model", "tflite"), required=True)
+    export.add_argument("--output", required=True,
+                        help="SavedModel base directory (TF Serving's model_base_path) or .tflite")
+    export.add_argument("--version", type=int, default=1, help="SavedModel version subdirectory")
+    export.add_argument("--top-k", type=int, default=5, help="top classes the SavedModel returns")
+    export.add_argument("--labels", help="file with one class name per line, in class order")
+    export.add_argument("--quantization", choices=("float16", "dynamic", "int8"), default=None,
+                        help="TFLite quantization (default: float32)")
+    export.add_argument("--calibration-manifest",
+                        help="int8: manifest (`keras-mvf data index`) whose videos calibrate")
+    export.add_argument("--calibration-clips", type=int, default=32,
+                        help="int8: how many videos of the manifest to take one clip from")
+    _add_sampling_arguments(export)
+    export.set_defaults(run=run_export)
+
+    predict = subparsers.add_parser(
+        "predict", help="top-k classes of videos with a .keras, SavedModel or .tflite model"
+    )
+    predict.add_argument("videos", nargs="+", metavar="VIDEO")
+    predict.add_argument("--model", required=True,
+                         help="a .keras file, a SavedModel directory or a .tflite file")
+    predict.add_argument("--clips", type=int, default=1,
+                         help="clips per video, evenly spaced; their probabilities are averaged")
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--labels", help="file with one class name per line (overrides the "
+                                          "labels stored with the model)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of text")
+    predict.add_argument("--sliding-window", action="store_true",
+                         help="predict every window of the video, over time")
+    predict.add_argument("--window-stride", type=int, default=None,
+                         help="frames between window starts (default: the window's length)")
+    predict.add_argument("--threads", type=int, default=None, help="LiteRT interpreter threads")
+    _add_sampling_arguments(predict)
+    predict.set_defaults(run=run_predict)
+
+
+def _positive(name, value):
+    if value is not None and value < 1:
+        raise ValueError(f"`--{name}` must be a positive integer. Received: {name}={value}")
+
+
+def _test_clips(path, clip_shape, args, num_clips=1, indices=None):
+    """uint8 clips `(n, *clip_shape)` of a video, sampled and centre-cropped for testing."""
+    from keras_mvf.data import probe, read_frames, sample_indices
+    from keras_mvf.data.transforms import transform_clips
+
+    num_frames, height, width = clip_shape[:3]
+    if height != width:
+        raise ValueError(f"Expected a model for square frames. Received: clip shape={clip_shape}")
+    if indices is None:
+        indices = sample_indices(args.sampling, probe(path).num_frames, num_frames,
+                                 args.frame_interval, training=False, num_clips=num_clips)
+    frames = read_frames(path, indices.reshape(-1))
+    clips = frames.reshape(*indices.shape, *frames.shape[1:])
+    short_side = args.short_side or round(height * 256 / 224)
+    views, _ = transform_clips(clips, training=False, rng=None, crop_size=height,
+                               short_side=short_side, num_crops=1)
+    return views
+
+
+def _window_indices(total_frames, num_frames, frame_interval, stride):
+    """Frame indices `(windows, num_frames)` of dense windows covering the video."""
+    import numpy as np
+
+    span = (num_frames - 1) * frame_interval + 1
+    starts = np.arange(0, max(total_frames - span, 0) + 1, stride or span)
+    indices = starts[:, None] + np.arange(num_frames)[None, :] * frame_interval
+    return np.minimum(indices, total_frames - 1), span
+
+
+def run_export(args):
+    import keras
+    import numpy as np
+
+    import keras_mvf  # noqa: F401 -- registers the layers the .keras file refers to.
+    from keras_mvf.export import common, export_saved_model, export_tflite
+
+    _positive("calibration-clips", args.calibration_clips)
+    labels = common.read_labels(args.labels) if args.labels else None
+    model = keras.models.load_model(args.model)
+    if args.format == "saved_model":
+        if args.quantization or args.calibration_manifest:
+            raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")
+        path = export_saved_model(model, args.output, version=args.version, labels=labels,
+                                  top_k=args.top_k)
+    else:
+        representative = None
+        if args.quantization == "int8":
+            if not args.calibration_manifest:
+                raise ValueError("--quantization int8 needs --calibration-manifest.")
+            from keras_mvf.data import load_manifest
+
+            manifest = load_manifest(args.calibration_manifest)
+            shape = common.clip_shape(model)
+            representative = np.concatenate([
+                _test_clips(manifest.full_path(entry), shape, args)
+                for entry in manifest.entries[: args.calibration_clips]
+            ])
+        path = export_tflite(model, args.output, args.quantization, representative, labels)
+    print(f"Wrote {path}")
+    return 0
+
+
+def _predict_video(predictor, path, args):
+    """One video's result as a JSON-ready dict."""
+    import numpy as np
+
+    from keras_mvf.data import probe
+
+    def top(probabilities):
+        order = np.argsort(-probabilities)[: args.top_k]
+        return [{"label": predictor.label(int(i)), "index": int(i),
+                 "probability": float(probabilities[i])} for i in order]
+
+    if not args.sliding_window:
+        clips = _test_clips(path, predictor.clip_shape, args, num_clips=args.clips)
+        return {"video": path, "predictions": top(predictor.predict(clips).mean(axis=0))}
+    info = probe(path)
+    indices, span = _window_indices(info.num_frames, predictor.num_frames, args.frame_interval,
+                                    args.window_stride)
+    clips = _test_clips(path, predictor.clip_shape, args, indices=indices)
+    probabilities = predictor.predict(clips)
+    fps = info.fps or 1.0
+    windows = [
+        {"start_s": float(start / fps), "end_s": float((start + span) / fps),
+         "predictions": top(p)}
+        for start, p in zip(indices[:, 0], probabilities, strict=True)
+    ]
+    return {"video": path, "fps": info.fps, "windows": windows}
+
+
+def _print_text(result):
+    print(result["video"])
+    for window in result.get("windows", [None]):
+        predictions = window["predictions"] if window else result["predictions"]
+        if window:
+            text = ", ".join(f"{p['label']} {p['probability']:.3f}" for p in predictions)
+            print(f"  {window['start_s']:8.2f}s - {window['end_s']:8.2f}s  {text}")
+        else:
+            for p in predictions:
+                print(f"  {p['probability']:.4f}  {p['label']}")
+
+
+def run_predict(args):
+    from keras_mvf.export import load_predictor
+
+    for name in ("clips", "top_k", "frame_interval", "window_stride", "threads"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    predictor = load_predictor(args.model, labels=args.labels, num_threads=args.threads)
+    results, failed = [], 0
+    for path in args.videos:
+        try:
+            result = _predict_video(predictor, path, args)
+        except (OSError, ValueError) as error:  # VideoError is an OSError
+            failed += 1
+            result = {"video": path, "error": str(error)}
+            print(f"keras-mvf predict: {path}: {error}", file=sys.stderr)
+        results.append(result)
+        if not args.json and "error" not in result:
+            _print_text(result)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failed else 0
