@@ -167,10 +167,16 @@ def load_weights(model, weights, torch_backbone_weights=None, num_frames=None):
         return
     weights_layout(weights)  # validates `weights`
     if weights is None:
-        depth = _depth(model)
-        name = {"imagenet": f"resnet{depth}_imagenet"}.get(torch_backbone_weights,
-                                                            torch_backbone_weights)
-        if name in presets.PRESETS:
+        name = torch_backbone_weights
+        if name == "imagenet":
+            depth = _depth(model)
+            if depth is None:
+                raise ValueError(
+                    "ImageNet weights for layout='pytorch' exist for ResNet-50 and ResNet-101 "
+                    f"only. Received: backbone_weights='imagenet' for model {model.name!r}"
+                )
+            name = f"resnet{depth}_imagenet"
+        if presets.is_backbone(name):
             path = presets.download_checkpoint(name)
         elif _is_pth(name):
             path = name

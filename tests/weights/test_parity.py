@@ -83,3 +83,26 @@ def test_resnet101_8_frames_224_converted_h5(checkpoints, tmp_path):
     convert_checkpoint(zipped, output, model_name="mvfnet101")
     model = keras_mvf.MVFNet101(weights=str(output), num_frames=8, classifier_activation=None)
     _compare(model, net, 8, 224, seed=3)
+
+
+def test_resnet50_torchvision_imagenet_backbone_download(file_server, weights_cache,
+                                                          monkeypatch):
+    backbone = ref.randomize(ref.ResNet(50, mvf_layers=()), seed=5)
+    root, base_url, _ = file_server
+    monkeypatch.setenv(presets.BASE_URL_ENV, base_url)
+    served = root / presets.PRESETS["resnet50_imagenet"]["file"]
+    served.parent.mkdir(parents=True)
+    torch.save(ref.torchvision_state_dict(backbone), served)
+
+    model = keras_mvf.MVFNet50(layout="pytorch", backbone_weights="imagenet", num_frames=4)
+    state = {key: value.detach().numpy() for key, value in backbone.state_dict().items()}
+    expected = {
+        "conv1_conv": state["conv1.weight"].transpose(2, 3, 1, 0),
+        "conv4_block1_1_conv": state["layer3.0.conv1.weight"].transpose(2, 3, 1, 0),
+        "conv5_block3_3_bn": state["layer4.2.bn3.running_var"],
+    }
+    for name, value in expected.items():
+        np.testing.assert_array_equal(model.get_layer(name).weights[-1].numpy(), value)
+    with pytest.raises(ValueError, match="ResNet-50 and ResNet-101 only"):
+        keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, num_frames=4, layout="pytorch",
+                              input_shape=(32, 32, 3), backbone_weights="imagenet")
