@@ -1,0 +1,127 @@
+"""`keras-mvf export` and `keras-mvf predict` on real video files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_mvf.cli import main
+from keras_mvf.data import VideoEntry, write_manifest, write_video
+from tests.export.conftest import COLOURS, LABELS, SIZE, make_clips
+
+KERAS_MVF = os.path.join(os.path.dirname(sys.executable), "keras-mvf")
+
+
+def colour_video(path, colours, frames_each=16):
+    """A real video: `frames_each` frames of a centred square per colour, on dark noise."""
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 40, (frames_each * len(colours), SIZE, SIZE, 3)).astype(np.uint8)
+    for i, colour in enumerate(colours):
+        frames[i * frames_each : (i + 1) * frames_each, 8:24, 8:24] = COLOURS[colour]
+    write_video(str(path), frames, fps=8.0)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(trained, tmp_path_factory):
+    """Videos, a labels file and the trained model in all three formats (via the CLI)."""
+    _, keras_path = trained
+    directory = tmp_path_factory.mktemp("predict")
+    labels = directory / "labels.txt"
+    labels.write_text("".join(f"{label}\n" for label in LABELS))
+    saved_model = directory / "serving"
+    tflite = directory / "tiny.tflite"
+    assert main(["export", keras_path, "--format", "saved_model", "--output", str(saved_model),
+                 "--labels", str(labels)]) == 0
+    assert main(["export", keras_path, "--format", "tflite", "--output", str(tflite),
+                 "--labels", str(labels)]) == 0
+    return {
+        "labels": str(labels),
+        "models": {"keras": keras_path, "saved_model": str(saved_model), "tflite": str(tflite)},
+        "red": colour_video(directory / "red.mp4", ["red"]),
+        "blue": colour_video(directory / "blue.avi", ["blue"]),
+        "red_then_blue": colour_video(directory / "red_then_blue.mp4", ["red", "blue"]),
+        "directory": directory,
+    }
+
+
+@pytest.mark.parametrize("format", ["keras", "saved_model", "tflite"])
+def test_predict_each_format(format, files, capsys):
+    extra = ["--labels", files["labels"]] if format == "keras" else []
+    code = main(["predict", files["red"], files["blue"], "--model", files["models"][format],
+                 "--top-k", "2", "--clips", "2", "--frame-interval", "2", *extra])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == files["red"] and lines[3] == files["blue"]
+    assert lines[1].split()[1] == "red" and lines[4].split()[1] == "blue"
+    probabilities = [float(lines[i].split()[0]) for i in (1, 2, 4, 5)]
+    assert probabilities[0] >= probabilities[1] and probabilities[2] >= probabilities[3]
+
+
+def test_predict_json_reports_unreadable_videos_and_goes_on(files, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(os.urandom(2048))
+    missing = tmp_path / "missing.mp4"
+    run = subprocess.run(
+        [KERAS_MVF, "predict", str(broken), files["red"], str(missing),
+         "--model", files["models"]["saved_model"], "--json", "--frame-interval", "2"],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 1
+    results = json.loads(run.stdout)
+    assert [r["video"] for r in results] == [str(broken), files["red"], str(missing)]
+    assert "error" in results[0] and "not found" in results[2]["error"]
+    assert results[1]["predictions"][0]["label"] == "red"
+    assert len(results[1]["predictions"]) == 4  # --top-k 5, capped by the 4 classes
+    assert f"{broken}:" in run.stderr and f"{missing}:" in run.stderr
+
+
+def test_sliding_window_follows_the_video(files, capsys):
+    code = main(["predict", files["red_then_blue"], "--model", files["models"]["tflite"],
+                 "--sliding-window", "--frame-interval", "2", "--window-stride", "8", "--json"])
+    assert code == 0
+    windows = json.loads(capsys.readouterr().out)[0]["windows"]
+    # 32 frames at 8 fps; windows of 7 frames start every 8 frames.
+    assert [w["start_s"] for w in windows] == [0.0, 1.0, 2.0, 3.0]
+    assert windows[0]["end_s"] == pytest.approx(7 / 8)
+    tops = [w["predictions"][0]["label"] for w in windows]
+    assert tops[:2] == ["red", "red"] and tops[2:] == ["blue", "blue"]
+
+
+def test_export_int8_calibrates_on_a_manifest(files, trained, tmp_path, capsys):
+    clips, classes = make_clips(8, seed=5)
+    entries = []
+    for i, (clip, label) in enumerate(zip(clips, classes, strict=True)):
+        write_video(str(tmp_path / f"{i}.avi"), np.repeat(clip, 2, axis=0), fps=8.0)
+        entries.append(VideoEntry(f"{i}.avi", 8, 8.0, int(label)))
+    manifest = write_manifest(str(tmp_path / "manifest.jsonl"), entries, LABELS, str(tmp_path))
+    output = tmp_path / "int8.tflite"
+    assert main(["export", trained[1], "--format", "tflite", "--output", str(output),
+                 "--quantization", "int8", "--calibration-manifest", manifest,
+                 "--frame-interval", "1"]) == 0
+    capsys.readouterr()
+    assert main(["predict", files["red"], "--model", str(output), "--json",
+                 "--labels", files["labels"], "--frame-interval", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["label"] == "red"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--format", "saved_model", "--quantization", "int8"], "apply to --format tflite"),
+        (["--format", "tflite", "--quantization", "int8"], "needs --calibration-manifest"),
+    ],
+)
+def test_export_rejects_inconsistent_flags(argv, message, trained, tmp_path, capsys):
+    assert main(["export", trained[1], "--output", str(tmp_path / "m.tflite"), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_predict_rejects_unknown_model_format(files, capsys):
+    assert main(["predict", files["red"], "--model", files["labels"]]) == 2
+    assert "Expected a .keras file, a SavedModel directory or a .tflite file" in (
+        capsys.readouterr().err
+    )

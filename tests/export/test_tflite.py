@@ -1,0 +1,131 @@
+"""TFLite / LiteRT export: builtin ops on 4-D tensors, numbers in the LiteRT interpreter."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import keras_mvf
+from keras_mvf.export import export_tflite, labels_path, load_predictor
+from tests.export.conftest import LABELS, NUM_FRAMES, SIZE, keras_probabilities, make_clips
+
+
+def graph_facts(path):
+    """`(op names, largest tensor rank, tensor dtypes)` of a .tflite file."""
+    interpreter = Interpreter(model_path=os.fspath(path))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    tensors = interpreter.get_tensor_details()
+    return ops, max(len(t["shape"]) for t in tensors), {t["dtype"] for t in tensors}
+
+
+def assert_mobile_friendly(path):
+    ops, rank, _ = graph_facts(path)
+    flex_or_custom = {op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")}
+    assert not flex_or_custom
+    assert rank <= 4
+
+
+@pytest.fixture(scope="module")
+def exports(trained, tmp_path_factory):
+    """`quantization -> .tflite path`, written on first use."""
+    model, _ = trained
+    directory = tmp_path_factory.mktemp("tflite")
+    paths = {}
+
+    def get(quantization):
+        if quantization not in paths:
+            path = directory / f"tiny_mvf_{quantization or 'float32'}.tflite"
+            representative = None
+            if quantization == "int8":
+                clips, classes = make_clips(32, seed=2)
+                representative = tf.data.Dataset.from_tensor_slices((clips, classes)).batch(4)
+            export_tflite(model, path, quantization, representative, labels=LABELS)
+            paths[quantization] = path
+        return paths[quantization]
+
+    return get
+
+
+def test_float32_equals_keras(exports, trained, test_clips):
+    path = exports(None)
+    assert_mobile_friendly(path)
+    ops, _, _ = graph_facts(path)
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH"} <= ops  # the MVF module is there
+    predictor = load_predictor(path, num_threads=2)
+    assert predictor.clip_shape == (NUM_FRAMES, SIZE, SIZE, 3)
+    assert predictor.labels == LABELS
+    clips = test_clips[0][:6]
+    np.testing.assert_allclose(
+        predictor.predict(clips), keras_probabilities(trained[0], clips), atol=1e-4
+    )
+
+
+def test_float16_close_to_keras(exports, trained, test_clips):
+    path = exports("float16")
+    assert_mobile_friendly(path)
+    assert np.float16 in graph_facts(path)[2]
+    clips = test_clips[0][:6]
+    np.testing.assert_allclose(
+        load_predictor(path).predict(clips), keras_probabilities(trained[0], clips), atol=1e-2
+    )
+
+
+@pytest.mark.parametrize("quantization", ["int8", "dynamic"])
+def test_quantized_agrees_with_keras_top1(quantization, exports, trained, test_clips):
+    path = exports(quantization)
+    assert_mobile_friendly(path)
+    assert np.int8 in graph_facts(path)[2]
+    clips = test_clips[0]
+    expected = keras_probabilities(trained[0], clips).argmax(axis=1)
+    # The model is confident and its predictions cover every class, so this can fail.
+    assert len(set(expected)) == len(LABELS)
+    agreement = (load_predictor(path).predict(clips).argmax(axis=1) == expected).mean()
+    assert agreement >= 0.95
+
+
+def test_resnet_exports_too(tmp_path):
+    model = keras_mvf.ResNetVideo(
+        (1, 1, 1, 1), num_classes=3, num_frames=2, base_width=8, layout="pytorch",
+        input_shape=(32, 32, 3),
+    )
+    path = export_tflite(model, tmp_path / "resnet.tflite")
+    assert_mobile_friendly(path)
+    assert not os.path.exists(labels_path(path))
+    clips = make_clips(2, seed=3)[0][:, :2]
+    predictor = load_predictor(path)
+    assert predictor.labels is None
+    np.testing.assert_allclose(
+        predictor.predict(clips), keras_probabilities(model, clips), atol=1e-4
+    )
+
+
+def test_labels_path():
+    assert labels_path("/a/b/model.tflite") == "/a/b/model.labels.txt"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"quantization": "int4"}, "Received: quantization='int4'"),
+        ({"quantization": "int8"}, "representative_data=None"),
+        ({"representative_data": [np.zeros((2, 32, 32, 3))]}, "quantization=None"),
+        ({"path": "model.lite"}, "Received: path='model.lite'"),
+    ],
+)
+def test_bad_arguments(kwargs, message, tmp_path):
+    model = keras_mvf.MobileNetV2Video(
+        num_classes=3, num_frames=2, width_multiplier=0.35, input_shape=(32, 32, 3)
+    )
+    kwargs = {"path": str(tmp_path / "m.tflite"), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        export_tflite(model, **kwargs)
+
+
+def test_representative_clips_of_the_wrong_shape(tmp_path):
+    model = keras_mvf.MobileNetV2Video(
+        num_classes=3, num_frames=2, width_multiplier=0.35, input_shape=(32, 32, 3)
+    )
+    with pytest.raises(ValueError, match=r"shape \(2, 32, 32, 3\)"):
+        export_tflite(model, tmp_path / "m.tflite", "int8", [np.zeros((3, 32, 32, 3))])
