@@ -186,9 +186,16 @@ def train(
     settings.update({key: value for key, value in given.items() if value is not None})
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
+    # Multi-worker collectives must be set up before TensorFlow runs anything.
+    strategy = distribute.get_strategy(strategy)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise RuntimeError(
+            "Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy: it fails "
+            "reducing per-worker values (keras-team/keras#20585, open). Use "
+            "strategy='mirrored' on one host."
+        )
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    strategy = distribute.get_strategy(strategy)
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
     os.makedirs(work_dir, exist_ok=True)
 
@@ -251,15 +258,15 @@ def train(
                 ],
                 jit_compile=bool(xla),
             )
-        history = network.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=settings["epochs"],
-            steps_per_epoch=steps_per_epoch,
-            shuffle=False,  # the input pipeline shuffles
-            callbacks=_callbacks(work_dir, val_ds is not None, tensorboard),
-            verbose=verbose,
-        )
+            history = network.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=settings["epochs"],
+                steps_per_epoch=steps_per_epoch,
+                shuffle=False,  # the input pipeline shuffles
+                callbacks=_callbacks(work_dir, val_ds is not None, tensorboard),
+                verbose=verbose,
+            )
         network.save(os.path.join(work_dir, "model.keras"))
     finally:
         keras.config.set_dtype_policy(previous_policy)

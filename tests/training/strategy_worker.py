@@ -40,8 +40,10 @@ def main(argv=None):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus
         )
-    from keras_mvf.training import train
+    from keras_mvf.training import get_strategy, train
 
+    # Before any other TensorFlow op: multi-worker collectives are set up at startup.
+    strategy = get_strategy(args.strategy)
     rng = np.random.default_rng(0)
     clips = rng.integers(0, 256, (16, 4, 32, 32, 3)).astype("uint8")
     labels = rng.integers(0, 3, 16).astype("int32")
@@ -51,7 +53,7 @@ def main(argv=None):
     model, history = train(
         tiny_model, dataset, out_dir=args.out, num_classes=3, num_frames=4, crop_size=32,
         alpha=0.5, dropout=0.0, epochs=2, base_lr=0.01, warmup_epochs=0.5, lr_steps=(1,),
-        clip_norm=0.05, strategy=args.strategy, tensorboard=False, seed=1, verbose=0,
+        clip_norm=0.05, strategy=strategy, tensorboard=False, seed=1, verbose=0,
     )
     np.savez(f"{args.out}/final.npz", *[w.numpy() for w in model.trainable_weights],
              loss=np.array(history.history["loss"]))
