@@ -120,7 +120,7 @@ def make_optimizer(
 
     Epoch-based settings (`lr_steps`, `warmup_epochs`) are turned into optimiser
     steps with `steps_per_epoch`. `clip_norm` clips the global gradient norm
-    (0 or None to turn it off) over all replicas. Weight decay is not set here: see `add_weight_decay`.
+    (0 or None to turn it off) over all replicas. Weight decay: see `add_weight_decay`.
     """
     if global_batch_size < 1 or steps_per_epoch < 1:
         raise ValueError(

@@ -39,11 +39,10 @@ def _texture(rng, size, colours):
 
 
 def _background(rng, size):
-    """A smooth colour field under faint stripes: textured, but without a dominant object."""
-    coarse = rng.uniform(40, 215, (4, 4, 3)).astype(np.float32)
+    """A smooth colour field with fine noise: textured, but without a dominant object."""
+    coarse = rng.uniform(60, 195, (3, 3, 3)).astype(np.float32)
     field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    stripes = _texture(rng, size, rng.uniform(-25, 25, (2, 3)).astype(np.float32))
-    return field + stripes
+    return field + rng.normal(0, 10, field.shape).astype(np.float32)
 
 
 def _sprite(rng):
@@ -62,7 +61,7 @@ def _sprite(rng):
 def _trajectory(pair, rng, num_frames, size):
     """Per-frame (x, y, scale, angle in degrees, opacity) of the first class of `pair`."""
     t = np.linspace(0.0, 1.0, num_frames)
-    base_scale = size / _SPRITE * rng.uniform(0.3, 0.45)
+    base_scale = size / _SPRITE * rng.uniform(0.4, 0.55)
     x = np.full(num_frames, rng.uniform(0.35, 0.65) * size)
     y = np.full(num_frames, rng.uniform(0.35, 0.65) * size)
     scale = np.full(num_frames, base_scale)
