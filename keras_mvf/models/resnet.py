@@ -103,11 +103,12 @@ def ResNetVideo(
             file or a `.weights.h5` file for the whole model. A different
             `num_classes` than the checkpoint's gives a new classifier
             (fine-tuning). Overrides `backbone_weights`.
-        backbone_weights: `"imagenet"` (Keras Applications in the "keras"
-            layout, the release's torchvision ResNet in the "pytorch" layout),
-            None, a path to a Keras Applications weights file, or a
-            torchvision-layout `.pth` file. Defaults to None here; the public
-            factories default to `"imagenet"`.
+        backbone_weights: `"imagenet"` (Keras Applications, "keras" layout),
+            None, a path to a Keras Applications weights file, or for the
+            "pytorch" layout `"resnet50_imagenet"` / `"resnet101_imagenet"`
+            (the release's torchvision ImageNet ResNets) or a torchvision-layout
+            `.pth` file. Defaults to None here; the public factories default to
+            `"imagenet"`.
         include_preprocessing: bool, normalise RGB 0..255 inside the model with
             the convention of the weights. Defaults to `True`.
         layout: `"keras"` (Keras Applications) or `"pytorch"` (released

@@ -55,9 +55,10 @@ def resolve_layout(layout, weights, backbone_weights):
     """Picks the ResNet layout and splits `backbone_weights` by who loads them.
 
     Whole-model `weights` win over `backbone_weights` (the factories default
-    the latter to "imagenet"). Without them, "imagenet" means Keras
-    Applications' weights in the "keras" layout and the release's torchvision
-    ResNet in the "pytorch" layout.
+    the latter to "imagenet", Keras Applications' weights, which fit only the
+    "keras" layout). The release's torchvision ImageNet ResNets
+    (`"resnet50_imagenet"`, `"resnet101_imagenet"` or a `.pth` file) need the
+    "pytorch" layout and are loaded by `load_weights`.
 
     Returns:
         `(layout, keras_backbone_weights, torch_backbone_weights)`: the first
@@ -75,7 +76,7 @@ def resolve_layout(layout, weights, backbone_weights):
             f"These weights need layout={needed!r}. Received: layout={layout!r}, "
             f"weights={weights!r}, backbone_weights={backbone_weights!r}"
         )
-    if layout == "pytorch" and backbone_weights is not None:
+    if layout == "pytorch" and backbone_weights not in (None, "imagenet"):
         return layout, None, backbone_weights
     return layout, backbone_weights, None
 
@@ -159,8 +160,8 @@ def load_weights(model, weights, torch_backbone_weights=None, num_frames=None):
         model: the model a factory just built.
         weights: None, "kinetics400", a name from `list_weights()`, a `.pth`
             file or a `.weights.h5` file.
-        torch_backbone_weights: None, "imagenet", a name from `list_weights()`
-            or a torchvision-layout `.pth` file (only with `weights=None`).
+        torch_backbone_weights: None, `"resnet50_imagenet"`,
+            `"resnet101_imagenet"` or a torchvision-layout `.pth` file.
         num_frames: the model's frames per clip (chooses the "kinetics400" file).
     """
     if weights is None and torch_backbone_weights is None:
@@ -168,22 +169,14 @@ def load_weights(model, weights, torch_backbone_weights=None, num_frames=None):
     weights_layout(weights)  # validates `weights`
     if weights is None:
         name = torch_backbone_weights
-        if name == "imagenet":
-            depth = _depth(model)
-            if depth is None:
-                raise ValueError(
-                    "ImageNet weights for layout='pytorch' exist for ResNet-50 and ResNet-101 "
-                    f"only. Received: backbone_weights='imagenet' for model {model.name!r}"
-                )
-            name = f"resnet{depth}_imagenet"
         if presets.is_backbone(name):
             path = presets.download_checkpoint(name)
         elif _is_pth(name):
             path = name
         else:
             raise ValueError(
-                "`backbone_weights` for layout='pytorch' must be 'imagenet', "
-                "'resnet50_imagenet', 'resnet101_imagenet' or a torchvision .pth file. "
+                "`backbone_weights` for layout='pytorch' must be 'resnet50_imagenet', "
+                "'resnet101_imagenet' or a torchvision-layout .pth file. "
                 f"Received: backbone_weights={torch_backbone_weights!r}"
             )
         convert.load_state_dict(model, pth.read_state_dict(path))

@@ -94,7 +94,8 @@ def test_resnet50_torchvision_imagenet_backbone_download(file_server, weights_ca
     served.parent.mkdir(parents=True)
     torch.save(ref.torchvision_state_dict(backbone), served)
 
-    model = keras_mvf.MVFNet50(layout="pytorch", backbone_weights="imagenet", num_frames=4)
+    model = keras_mvf.MVFNet50(backbone_weights="resnet50_imagenet", num_frames=4)
+    assert not model.get_layer("conv1_conv").use_bias  # the "pytorch" layout, picked for it
     state = {key: value.detach().numpy() for key, value in backbone.state_dict().items()}
     expected = {
         "conv1_conv": state["conv1.weight"].transpose(2, 3, 1, 0),
@@ -103,6 +104,5 @@ def test_resnet50_torchvision_imagenet_backbone_download(file_server, weights_ca
     }
     for name, value in expected.items():
         np.testing.assert_array_equal(model.get_layer(name).weights[-1].numpy(), value)
-    with pytest.raises(ValueError, match="ResNet-50 and ResNet-101 only"):
-        keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, num_frames=4, layout="pytorch",
-                              input_shape=(32, 32, 3), backbone_weights="imagenet")
+    with pytest.raises(ValueError, match="need layout='pytorch'. Received: layout='keras'"):
+        keras_mvf.MVFNet50(layout="keras", backbone_weights="resnet50_imagenet")
