@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "keras_mvf.data.commands",
     "keras_mvf.weights.commands",
     "keras_mvf.export.commands",
+    "keras_mvf.training.commands",
 )
 
 

@@ -8,6 +8,7 @@ model that fuses information over time (MVFNet) can.
 """
 
 import math
+import os
 
 import cv2
 import numpy as np
@@ -124,3 +125,31 @@ def synthetic_clips(videos_per_class, num_frames=16, size=64, seed=0):
     labels = np.tile(np.arange(len(CLASS_NAMES), dtype=np.int32), videos_per_class)
     clips = np.stack([synthetic_clip(int(label), rng, num_frames, size) for label in labels])
     return clips, labels
+
+
+def write_synthetic_videos(out_dir, split, videos_per_class, num_frames=16, size=64, fps=8.0,
+                           seed=0):
+    """Writes a balanced split of real video files and its manifest.
+
+    Videos go to `out_dir/split/<class>_<n>.mp4` (OpenCV, MPEG-4) and the
+    manifest to `out_dir/split.jsonl`, indexed with `keras_mvf.data` (each
+    file is probed after writing).
+
+    Returns:
+        The manifest path.
+    """
+    from keras_mvf import data
+
+    folder = os.path.join(out_dir, split)
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    entries = []
+    for number in range(videos_per_class):
+        for label, name in enumerate(CLASS_NAMES):
+            path = os.path.join(split, f"{name.replace(' ', '_')}_{number:04d}.mp4")
+            data.write_video(os.path.join(out_dir, path),
+                             synthetic_clip(label, rng, num_frames, size), fps)
+            info = data.probe(os.path.join(out_dir, path))
+            entries.append(data.VideoEntry(path, info.num_frames, info.fps, label))
+    return data.write_manifest(os.path.join(out_dir, f"{split}.jsonl"), entries, CLASS_NAMES,
+                               out_dir)

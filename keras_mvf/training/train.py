@@ -44,13 +44,16 @@ def load_pretrained(model, path):
             layer.set_weights(weights)
 
 
-def build_datasets(train_data, val_data, settings, batch_size, label_swap, root, seed):
+def build_datasets(train_data, val_data, settings, batch_size, train_crop, label_swap, root,
+                   seed):
     """Training and validation `tf.data` pipelines from manifests (datasets pass through).
 
-    Returns `(train, val, num_classes, num_train_videos)`; the last two are None
-    for datasets given as `tf.data.Dataset`.
+    Returns `(train, val, num_classes, num_train_videos, val_steps)`; the last
+    three are None for datasets given as `tf.data.Dataset`. Manifest pipelines
+    repeat: an epoch (and a validation pass) is a fixed number of batches, as
+    skipped videos leave the pass length unknown.
     """
-    num_classes = size = None
+    num_classes = size = val_steps = None
     if isinstance(train_data, (str, os.PathLike)):
         from keras_mvf import data
 
@@ -67,12 +70,14 @@ def build_datasets(train_data, val_data, settings, batch_size, label_swap, root,
         if settings["sampling"] == "dense":
             common["frame_interval"] = settings["frame_interval"]
         train_data = data.build_dataset(
-            manifest, training=True, flip=settings["flip"], label_swap=label_swap,
-            seed=seed, **common,
+            manifest, training=True, train_crop=train_crop, flip=settings["flip"],
+            label_swap=label_swap, seed=seed, **common,
         )
         if isinstance(val_data, (str, os.PathLike)):
-            val_data = data.build_dataset(data.load_manifest(val_data), training=False, **common)
-    return train_data, val_data, num_classes, size
+            val_manifest = data.load_manifest(val_data)
+            val_steps = -(-len(val_manifest.entries) // batch_size)
+            val_data = data.build_dataset(val_manifest, training=False, **common).repeat()
+    return train_data, val_data, num_classes, size, val_steps
 
 
 def _best_so_far(log_path, monitor):
@@ -104,6 +109,7 @@ def train(
     warmup_epochs=None,
     warmup_start=None,
     flip=None,
+    train_crop="random_resized",
     label_swap=None,
     crop_size=None,
     short_side=None,
@@ -144,10 +150,11 @@ def train(
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
         num_classes: int; read from the manifest when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
-        steps_per_epoch: int, batches per epoch, drawn from the repeated data;
-            when None an epoch is one pass over the data.
+        steps_per_epoch: int, batches per epoch, drawn from the repeated data.
+            Defaults to one pass over the training videos.
         sampling, num_frames, frame_interval, flip, crop_size, short_side: the
             clip sampling and augmentation of `keras_mvf.data.build_dataset`.
+        train_crop: `"random_resized"` (Kinetics) or `"multi_scale"` (TSN).
         label_swap: optional `{label: label}` map applied with horizontal flips.
         root: folder the manifest's paths are relative to.
         alpha, dropout: passed to the model builder.
@@ -199,24 +206,22 @@ def train(
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
     os.makedirs(work_dir, exist_ok=True)
 
-    train_ds, val_ds, manifest_classes, size = build_datasets(
-        train_data, val_data, settings, batch_size, label_swap, root, seed
+    train_ds, val_ds, manifest_classes, size, val_steps = build_datasets(
+        train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed
     )
     num_classes = num_classes or manifest_classes
     if num_classes is None:
         raise ValueError("`num_classes` is needed when `train_data` is a tf.data.Dataset.")
-    schedule_steps = steps_per_epoch
     if steps_per_epoch is None:
         # One pass over the data per epoch.
-        schedule_steps = size // batch_size if size else int(train_ds.cardinality())
-        if schedule_steps < 1:
+        steps_per_epoch = size // batch_size if size else int(train_ds.cardinality())
+        if steps_per_epoch < 1:
             raise ValueError(
                 "Cannot tell the epoch length (fewer videos than one batch, or an "
                 "infinite dataset): pass `steps_per_epoch`."
             )
-    else:
-        # Fixed-length epochs draw from an endless stream.
-        train_ds = train_ds.repeat()
+    # Fixed-length epochs drawn from an endless stream (reshuffled every pass).
+    train_ds = train_ds.repeat()
 
     previous_policy = keras.config.dtype_policy()
     if mixed_precision:
@@ -239,7 +244,7 @@ def train(
             optimization.add_weight_decay(network, settings["weight_decay"])
             optimizer = optimization.make_optimizer(
                 batch_size,
-                schedule_steps,
+                steps_per_epoch,
                 base_lr=settings["base_lr"],
                 momentum=settings["momentum"],
                 nesterov=settings["nesterov"],
@@ -261,6 +266,7 @@ def train(
             history = network.fit(
                 train_ds,
                 validation_data=val_ds,
+                validation_steps=val_steps,
                 epochs=settings["epochs"],
                 steps_per_epoch=steps_per_epoch,
                 shuffle=False,  # the input pipeline shuffles
