@@ -1,0 +1,78 @@
+"""The demo (`--quick`) and the evaluate / extract-features commands, run as real processes."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_mvf.training.synthetic import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_mvf", "demo", "--quick", "--out", str(out)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out, result.stdout
+
+
+def test_demo_quick_prints_table_and_saves(demo):
+    out, stdout = demo
+    for line_start in ("C2D ", "MVFNet ", "chance "):
+        assert any(line.startswith(line_start) for line in stdout.splitlines()), stdout
+    assert "10.0%" in stdout  # chance with 10 classes
+    assert (out / "training_curves.png").stat().st_size > 1000
+    assert (out / "mvfnet" / "model.keras").exists()
+    predicted = stdout.split("Held-out video")[1].splitlines()[1:6]
+    assert len(predicted) == 5 and all(line.split("%")[1].strip() in CLASS_NAMES
+                                       for line in predicted)
+
+
+def run_cli(*args):
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_mvf", *args],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path):
+    out, _ = demo
+    model = str(out / "mvfnet" / "model.keras")
+    manifest = str(out / "videos" / "val.jsonl")
+    stdout = run_cli("evaluate", model, "--data", manifest, "--protocol", "accurate",
+                     "--clips", "2", "--sampling", "uniform", "--short-side", "32",
+                     "--out", str(tmp_path / "eval"))
+    assert "6 view(s)" in stdout
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    with open(tmp_path / "eval" / "predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == metrics["num_videos"] == 20
+    top1 = np.mean([int(row["correct"]) for row in rows])
+    assert metrics["top1"] == pytest.approx(top1)
+    assert (tmp_path / "eval" / "confusion.png").stat().st_size > 1000
+    with open(tmp_path / "eval" / "per_class.csv", newline="") as file:
+        assert len(list(csv.DictReader(file))) == len(CLASS_NAMES)
+
+
+def test_extract_features(demo, tmp_path):
+    out, _ = demo
+    path = tmp_path / "features.npz"
+    run_cli("extract-features", str(out / "mvfnet" / "model.keras"), "--data",
+            str(out / "videos" / "val.jsonl"), "--out", str(path), "--sampling", "uniform",
+            "--short-side", "32")
+    with np.load(path) as arrays:
+        assert arrays["features"].shape == (20, 2048 // 4)  # base width 16: 4 * 8 * 16
+        assert arrays["features"].dtype == np.float32
+        assert list(arrays["classes"]) == list(CLASS_NAMES)
+        assert len(arrays["videos"]) == 20
