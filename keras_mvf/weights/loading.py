@@ -92,10 +92,11 @@ def converted_preset(name):
     path = presets.converted_path(name)
     if os.path.isfile(path):
         return path
-    checkpoint = presets.download_checkpoint(name)
     info = presets.PRESETS[name]
     if info["num_frames"] is None:
-        raise ValueError(f"{name} is an ImageNet backbone: pass it as backbone_weights.")
+        raise ValueError(f"{name} is an ImageNet backbone: pass it as backbone_weights. "
+                         f"Received: weights={name!r}")
+    checkpoint = presets.download_checkpoint(name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = f"{path}.partial.weights.h5"
     convert_checkpoint(checkpoint, partial, num_frames=info["num_frames"])
