@@ -18,8 +18,11 @@ def main():
         for layout in layouts:
             kwargs = {} if "mobilenet" in name else {"layout": layout}
             model = keras_mvf.create_model(name, num_frames=8, num_classes=400, **kwargs)
-            print(f"| {name} | {layout} | {count_flops(model):.3f} | "
-                  f"{count_params(model) / 1e6:.2f}M |", flush=True)
+            print(
+                f"| {name} | {layout} | {count_flops(model):.3f} | "
+                f"{count_params(model) / 1e6:.2f}M |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,11 @@ def check_layer(layer_class, init_kwargs, input_shape, tmp_path):
     symbolic = layer(inputs)
     x = np.random.default_rng(0).normal(size=input_shape).astype("float32")
     eager = layer(x)
-    assert tuple(symbolic.shape) == tuple(eager.shape) == tuple(layer.compute_output_shape(input_shape))
+    assert (
+        tuple(symbolic.shape)
+        == tuple(eager.shape)
+        == tuple(layer.compute_output_shape(input_shape))
+    )
 
     # A 1x1 conv in front gives the fit step weights to train through the layer.
     model = keras.Sequential(

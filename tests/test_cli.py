@@ -24,6 +24,8 @@ def test_bad_model_name_is_an_error_not_a_traceback(capsys):
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "keras_mvf", "flops", "--model", "c2d50", "--frames", "4"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "c2d50: 4 frames x 224x224: 16.444 GFLOPs" in result.stdout

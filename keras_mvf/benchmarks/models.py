@@ -38,8 +38,7 @@ def inference_functions(names, frames, size, batch, jit_compile=False):
     functions = {}
     for name in names:
         model = create_model(name, num_frames=frames, input_shape=(size, size, 3))
-        call = tf.function(lambda x, model=model: model(x, training=False),
-                           jit_compile=jit_compile)
+        call = tf.function(lambda x, model=model: model(x, training=False), jit_compile=jit_compile)
         functions[name] = lambda call=call: call(clips).numpy()
     return functions
 
@@ -62,8 +61,10 @@ def main(argv=None):
     functions = inference_functions(args.models, args.frames, args.size, args.batch, args.xla)
     medians = interleaved_medians(functions, args.runs)
     baseline = medians[args.models[0]]
-    print(f"Inference, batch {args.batch} x {args.frames}x{args.size}x{args.size}, "
-          f"{args.threads} threads, XLA {'on' if args.xla else 'off'}, {args.runs} runs")
+    print(
+        f"Inference, batch {args.batch} x {args.frames}x{args.size}x{args.size}, "
+        f"{args.threads} threads, XLA {'on' if args.xla else 'off'}, {args.runs} runs"
+    )
     print(f"| model | median ms per batch | ratio to {args.models[0]} |")
     print("|---|---|---|")
     for name, seconds in medians.items():

@@ -71,7 +71,9 @@ class MVFModule(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f"`num_frames` must be a positive int. Received: num_frames={num_frames}")
+            raise ValueError(
+                f"`num_frames` must be a positive int. Received: num_frames={num_frames}"
+            )
         if not 0 < alpha <= 1:
             raise ValueError(f"`alpha` must be in (0, 1]. Received: alpha={alpha}")
         if views not in VIEWS:
@@ -95,7 +97,9 @@ class MVFModule(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(f"MVFModule needs a known channel count. Received: input_shape={input_shape}")
+            raise ValueError(
+                f"MVFModule needs a known channel count. Received: input_shape={input_shape}"
+            )
         self.channels = int(channels * self.alpha)
         if self.channels < 1:
             raise ValueError(
@@ -107,7 +111,9 @@ class MVFModule(keras.layers.Layer):
             stddev=math.sqrt(2.0 / (self.kernel_size * self.channels))
         )
         shape = (self.kernel_size, self.channels)
-        self.temporal_kernel = self.add_weight(shape=shape, initializer=init, name="temporal_kernel")
+        self.temporal_kernel = self.add_weight(
+            shape=shape, initializer=init, name="temporal_kernel"
+        )
         separate = not self.share_weights
         self.height_kernel = (
             self.add_weight(shape=shape, initializer=init, name="height_kernel")

@@ -40,7 +40,9 @@ class TemporalShift(keras.layers.Layer):
     def __init__(self, num_frames, fold_div=8, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f"`num_frames` must be a positive int. Received: num_frames={num_frames}")
+            raise ValueError(
+                f"`num_frames` must be a positive int. Received: num_frames={num_frames}"
+            )
         if not isinstance(fold_div, int) or fold_div < 2:
             raise ValueError(f"`fold_div` must be an int >= 2. Received: fold_div={fold_div}")
         self.num_frames = num_frames

@@ -14,7 +14,9 @@ def register(subparsers):
     flops.add_argument("--classes", type=int, default=400, help="number of classes")
     flops.add_argument("--alpha", type=float, default=None, help="fraction of channels in MVF")
     flops.add_argument(
-        "--layout", choices=("keras", "pytorch"), default="pytorch",
+        "--layout",
+        choices=("keras", "pytorch"),
+        default="pytorch",
         help="ResNet layout (the paper's figures are for 'pytorch')",
     )
     flops.set_defaults(run=run_flops)
@@ -33,13 +35,18 @@ def run_flops(args):
     from keras_mvf.models.registry import create_model
     from keras_mvf.utils import count_flops, count_params
 
-    kwargs = {"num_frames": args.frames, "num_classes": args.classes,
-              "input_shape": (args.size, args.size, 3)}
+    kwargs = {
+        "num_frames": args.frames,
+        "num_classes": args.classes,
+        "input_shape": (args.size, args.size, 3),
+    }
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     if "mobilenet" not in args.model:
         kwargs["layout"] = args.layout
     model = create_model(args.model, **kwargs)
-    print(f"{args.model}: {args.frames} frames x {args.size}x{args.size}: "
-          f"{count_flops(model):.3f} GFLOPs, {count_params(model) / 1e6:.2f}M parameters")
+    print(
+        f"{args.model}: {args.frames} frames x {args.size}x{args.size}: "
+        f"{count_flops(model):.3f} GFLOPs, {count_params(model) / 1e6:.2f}M parameters"
+    )
     return 0

@@ -6,8 +6,15 @@ from keras import layers
 from keras_mvf.models import video
 
 # (expansion, filters, repeats, first stride) of MobileNetV2's inverted-residual stages.
-STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-          (6, 160, 3, 2), (6, 320, 1, 1))
+STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 def make_divisible(value, divisor=8):
@@ -96,13 +103,20 @@ def MobileNetV2Video(
             input_shape=input_shape if None not in input_shape else None,
         )
 
-    inputs, x = video.video_input(num_frames, input_shape, input_tensor, "tf",
-                                  include_preprocessing)
+    inputs, x = video.video_input(
+        num_frames, input_shape, input_tensor, "tf", include_preprocessing
+    )
     temporal = video.temporal_layer_factory(
         temporal_module, num_frames, alpha, views, share_weights, learnable_view_weights
     )
-    x = layers.Conv2D(make_divisible(32 * width_multiplier), 3, strides=2, padding="same",
-                      use_bias=False, name="Conv1")(x)
+    x = layers.Conv2D(
+        make_divisible(32 * width_multiplier),
+        3,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        name="Conv1",
+    )(x)
     x = _batch_norm("bn_Conv1")(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
     block_id = 0

@@ -55,5 +55,7 @@ def create_model(name, **kwargs):
     unless `backbone_weights` is given.
     """
     if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {list_models()}. Received: name={name!r}")
+        raise ValueError(
+            f"Unknown model {name!r}; choose one of {list_models()}. Received: name={name!r}"
+        )
     return MODELS[name][0](**kwargs)

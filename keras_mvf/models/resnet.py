@@ -138,13 +138,17 @@ def ResNetVideo(
         raise ValueError(f"`stages` must be a subset of (2, 3, 4, 5). Received: stages={stages}")
     if backbone_weights == "imagenet" and layout != "keras":
         raise ValueError(
-            "The Keras Applications ImageNet weights fit only layout='keras'. "
+            "The Keras Applications ImageNet weights fit only layout='keras'; for the "
+            "'pytorch' layout use the release's torchvision backbones, "
+            "backbone_weights='resnet50_imagenet' or 'resnet101_imagenet'. "
             f"Received: layout={layout!r} with backbone_weights='imagenet'"
         )
     application = None
     if backbone_weights is not None:
-        application_fn = {(3, 4, 6, 3): keras.applications.ResNet50,
-                          (3, 4, 23, 3): keras.applications.ResNet101}.get(tuple(block_counts))
+        application_fn = {
+            (3, 4, 6, 3): keras.applications.ResNet50,
+            (3, 4, 23, 3): keras.applications.ResNet101,
+        }.get(tuple(block_counts))
         if application_fn is None or base_width != 64:
             raise ValueError(
                 "`backbone_weights` exist only for ResNet-50 and ResNet-101. "
@@ -168,7 +172,7 @@ def ResNetVideo(
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    for stage, count in zip((2, 3, 4, 5), block_counts):
+    for stage, count in zip((2, 3, 4, 5), block_counts, strict=True):
         filters = base_width * 2 ** (stage - 2)
         for block in range(1, count + 1):
             x = bottleneck_block(

@@ -46,8 +46,9 @@ def check_video_args(num_frames, alpha, temporal_module, input_shape, pooling, i
     return alpha
 
 
-def temporal_layer_factory(temporal_module, num_frames, alpha, views, share_weights,
-                           learnable_view_weights):
+def temporal_layer_factory(
+    temporal_module, num_frames, alpha, views, share_weights, learnable_view_weights
+):
     """Returns `make(name) -> layer` for the chosen temporal module, or None for C2D."""
     if temporal_module is None or alpha == 0:
         return None
@@ -73,7 +74,8 @@ def temporal_layer_factory(temporal_module, num_frames, alpha, views, share_weig
 
 
 def video_input(num_frames, input_shape, input_tensor, normalisation, include_preprocessing):
-    """Clip input `(batch, frames, H, W, 3)` RGB 0..255 -> normalised frames `(batch*frames, H, W, 3)`."""
+    """Clip input `(batch, frames, H, W, 3)` RGB 0..255 -> normalised frames
+    `(batch * frames, H, W, 3)`."""
     shape = (num_frames, *input_shape)
     if input_tensor is None:
         inputs = keras.Input(shape=shape, name="clips")

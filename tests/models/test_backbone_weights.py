@@ -20,12 +20,14 @@ def randomised_application(application_fn, path, **kwargs):
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, layer.gamma.shape),
-                rng.normal(0, 0.1, layer.beta.shape),
-                rng.normal(0, 0.1, layer.moving_mean.shape),
-                rng.uniform(0.5, 2.0, layer.moving_variance.shape),
-            ])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, layer.gamma.shape),
+                    rng.normal(0, 0.1, layer.beta.shape),
+                    rng.normal(0, 0.1, layer.moving_mean.shape),
+                    rng.uniform(0.5, 2.0, layer.moving_variance.shape),
+                ]
+            )
     model.save_weights(path)
     return model
 
@@ -40,23 +42,41 @@ def per_frame_features(application, preprocess, clips):
 @pytest.mark.parametrize(
     ("application_fn", "preprocess", "factory", "kwargs", "size"),
     [
-        (keras.applications.ResNet50, keras.applications.resnet.preprocess_input,
-         keras_mvf.MVFNet50, {}, 64),
-        (keras.applications.MobileNetV2, keras.applications.mobilenet_v2.preprocess_input,
-         keras_mvf.MVFNetMobileNetV2, {"alpha": 0.35}, 96),
+        (
+            keras.applications.ResNet50,
+            keras.applications.resnet.preprocess_input,
+            keras_mvf.MVFNet50,
+            {},
+            64,
+        ),
+        (
+            keras.applications.MobileNetV2,
+            keras.applications.mobilenet_v2.preprocess_input,
+            keras_mvf.MVFNetMobileNetV2,
+            {"alpha": 0.35},
+            96,
+        ),
     ],
 )
 def test_copied_backbone_reproduces_the_application(
     application_fn, preprocess, factory, kwargs, size, tmp_path
 ):
     path = str(tmp_path / "backbone.weights.h5")
-    application = randomised_application(application_fn, path, input_shape=(size, size, 3),
-                                         **kwargs)
+    application = randomised_application(
+        application_fn, path, input_shape=(size, size, 3), **kwargs
+    )
     extra = {"width_multiplier": kwargs["alpha"]} if kwargs else {}
     clips = np.random.default_rng(1).uniform(0, 255, (2, FRAMES, size, size, 3)).astype("float32")
 
-    c2d = factory(num_frames=FRAMES, temporal_module=None, backbone_weights=path,
-                  include_top=False, pooling="avg", input_shape=(size, size, 3), **extra)
+    c2d = factory(
+        num_frames=FRAMES,
+        temporal_module=None,
+        backbone_weights=path,
+        include_top=False,
+        pooling="avg",
+        input_shape=(size, size, 3),
+        **extra,
+    )
     expected = per_frame_features(application, preprocess, clips)
     got = keras.ops.convert_to_numpy(c2d(clips, training=False))
     assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
@@ -81,7 +101,8 @@ def test_without_network_the_error_says_what_to_do(tmp_path):
         "    print(error)\n"
     )
     env = {**os.environ, "KERAS_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
     assert "backbone_weights=None" in result.stdout
     assert "backbone_weights='/path/to/" in result.stdout

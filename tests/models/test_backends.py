@@ -51,5 +51,9 @@ def test_same_weights_same_outputs_on_every_backend(tmp_path):
         reference = np.load(tmp_path / f"{name}_tensorflow.npy")
         assert reference.shape == (2, 5)
         for backend in ("jax", "torch"):
-            np.testing.assert_allclose(np.load(tmp_path / f"{name}_{backend}.npy"), reference,
-                                       atol=1e-5, err_msg=f"{name} on {backend}")
+            np.testing.assert_allclose(
+                np.load(tmp_path / f"{name}_{backend}.npy"),
+                reference,
+                atol=1e-5,
+                err_msg=f"{name} on {backend}",
+            )

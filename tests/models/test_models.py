@@ -14,15 +14,25 @@ FRAMES, SIZE, CLASSES = 4, 32, 5
 def tiny_resnet(**kwargs):
     return keras_mvf.ResNetVideo(
         (1, 1, 1, 1),
-        **{"num_classes": CLASSES, "num_frames": FRAMES, "input_shape": (SIZE, SIZE, 3),
-           "base_width": 8, **kwargs},
+        **{
+            "num_classes": CLASSES,
+            "num_frames": FRAMES,
+            "input_shape": (SIZE, SIZE, 3),
+            "base_width": 8,
+            **kwargs,
+        },
     )
 
 
 def tiny_mobilenet(**kwargs):
     return keras_mvf.MobileNetV2Video(
-        **{"num_classes": CLASSES, "num_frames": FRAMES, "input_shape": (SIZE, SIZE, 3),
-           "width_multiplier": 0.35, **kwargs},
+        **{
+            "num_classes": CLASSES,
+            "num_frames": FRAMES,
+            "input_shape": (SIZE, SIZE, 3),
+            "width_multiplier": 0.35,
+            **kwargs,
+        },
     )
 
 
@@ -58,16 +68,16 @@ def test_temporal_modules_sit_where_spec_says(name, layer_class, count):
     for layer in found:
         # The module feeds the block's first (1x1 expansion) conv.
         consumer = next(
-            other for other in model.layers
-            if getattr(other, "input", None) is layer.output
+            other for other in model.layers if getattr(other, "input", None) is layer.output
         )
         assert consumer.name.endswith(("_1_conv", "expand")), consumer.name
 
 
 def test_mobilenet_modules_only_in_residual_expansion_blocks():
     model = keras_mvf.create_model("mvfnet_mobilenetv2", num_frames=2, input_shape=(SIZE, SIZE, 3))
-    blocks = sorted(int(layer.name.split("_")[1]) for layer in model.layers
-                    if isinstance(layer, MVFModule))
+    blocks = sorted(
+        int(layer.name.split("_")[1]) for layer in model.layers if isinstance(layer, MVFModule)
+    )
     assert blocks == [2, 4, 5, 7, 8, 9, 11, 12, 14, 15]
 
 
@@ -76,26 +86,28 @@ def test_c2d_is_the_mean_of_per_frame_logits(build):
     video = build(temporal_module=None, classifier_activation=None)
     single = build(temporal_module=None, classifier_activation=None, num_frames=1)
     rng = np.random.default_rng(0)
-    video.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") + (w > 0)
-                       for w in video.get_weights()])
+    video.set_weights(
+        [rng.normal(0, 0.3, w.shape).astype("float32") + (w > 0) for w in video.get_weights()]
+    )
     single.set_weights(video.get_weights())
     x = clips()
     per_frame = np.stack([single(x[:, t : t + 1], training=False) for t in range(FRAMES)])
-    np.testing.assert_allclose(video(x, training=False), per_frame.mean(axis=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        video(x, training=False), per_frame.mean(axis=0), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("build", [tiny_resnet, tiny_mobilenet])
 def test_alpha_zero_is_c2d(build):
-    assert not any(isinstance(layer, (MVFModule, TemporalShift))
-                   for layer in build(alpha=0).layers)
+    assert not any(isinstance(layer, (MVFModule, TemporalShift)) for layer in build(alpha=0).layers)
     assert build(alpha=0).name.startswith("c2d")
 
 
 @pytest.mark.parametrize("module", ["mvf", "tsm", None])
 def test_only_temporal_models_see_frame_order(module):
-    model = tiny_resnet(temporal_module=module, alpha=0.5 if module == "mvf" else None,
-                        classifier_activation=None)
+    model = tiny_resnet(
+        temporal_module=module, alpha=0.5 if module == "mvf" else None, classifier_activation=None
+    )
     x = clips(batch=1)
     forward = keras.ops.convert_to_numpy(model(x, training=False))
     backward = keras.ops.convert_to_numpy(model(x[:, ::-1], training=False))
@@ -136,7 +148,10 @@ def test_bad_arguments_name_the_value(kwargs, argument):
 
 @pytest.mark.parametrize(
     ("shape", "message"),
-    [((2, 3, SIZE, SIZE, 3), "found shape=\\(2, 3"), ((2, FRAMES, SIZE, SIZE, 1), "expects 3 channels.*have 1")],
+    [
+        ((2, 3, SIZE, SIZE, 3), "found shape=\\(2, 3"),
+        ((2, FRAMES, SIZE, SIZE, 1), "expects 3 channels.*have 1"),
+    ],
 )
 def test_clips_of_the_wrong_shape_are_refused(shape, message):
     with pytest.raises(ValueError, match=message):
@@ -197,8 +212,9 @@ def test_mixed_precision(policy, build):
 
 def test_trains_with_fit():
     model = tiny_resnet(alpha=0.5)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy"
+    )
     # Conv biases feed BatchNorm, which cancels their gradient: every other weight must move.
     weights = [w for w in model.trainable_weights if not w.path.endswith("_conv/bias")]
     before = [w.numpy().copy() for w in weights]

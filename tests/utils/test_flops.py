@@ -25,8 +25,11 @@ def test_spec_table(name, kwargs, gflops, mparams):
 
 def test_mvf_costs_its_depthwise_convs_and_batch_norm():
     def flops(**kwargs):
-        return count_flops(keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, num_frames=4,
-                                                 input_shape=(32, 32, 3), **kwargs))
+        return count_flops(
+            keras_mvf.ResNetVideo(
+                (1, 1, 1, 1), base_width=8, num_frames=4, input_shape=(32, 32, 3), **kwargs
+            )
+        )
 
     # One MVF module in res5's block: input 4 frames x 2 x 2 x 128 channels, alpha 1/2.
     extra = flops(alpha=0.5, stages=(5,)) - flops(temporal_module=None)
@@ -37,7 +40,8 @@ def test_mvf_costs_its_depthwise_convs_and_batch_norm():
 
 
 def test_unknown_frame_size_is_a_clear_error():
-    model = keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, num_frames=4,
-                                  input_shape=(None, None, 3))
+    model = keras_mvf.ResNetVideo(
+        (1, 1, 1, 1), base_width=8, num_frames=4, input_shape=(None, None, 3)
+    )
     with pytest.raises(ValueError, match="input_shape=\\(224, 224, 3\\)"):
         count_flops(model)
