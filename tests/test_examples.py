@@ -9,7 +9,7 @@ import numpy as np
 from keras_mvf.data import write_video
 
 
-def test_finetune_folder_trains_and_logs(tmp_path):
+def test_finetune_then_evaluate(tmp_path):
     rng = np.random.default_rng(0)
     for channel, name in ((0, "red"), (2, "blue")):
         (tmp_path / "videos" / name).mkdir(parents=True)
@@ -28,3 +28,20 @@ def test_finetune_folder_trains_and_logs(tmp_path):
     assert glob.glob(str(run / "tensorboard" / "**" / "events.out.tfevents.*"), recursive=True)
     # The header line, then one validation video per class.
     assert len((run / "val.jsonl").read_text().splitlines()) == 1 + 2
+
+    result = subprocess.run(
+        [sys.executable, "examples/evaluate_checkpoint.py", str(run / "model.keras"),
+         str(run / "val.jsonl"), "--out", str(tmp_path / "eval")],
+        check=True, capture_output=True, text=True,
+    )
+    assert "fast: 1 view(s)" in result.stdout and "accurate: 30 view(s)" in result.stdout
+    assert (tmp_path / "eval" / "accurate" / "predictions.csv").exists()
+
+
+def test_kinetics_example_shows_its_usage():
+    # Training it needs Kinetics and the ImageNet download; here only that it loads and parses.
+    result = subprocess.run(
+        [sys.executable, "examples/train_kinetics_mirrored.py", "--help"],
+        check=True, capture_output=True, text=True,
+    )
+    assert "MirroredStrategy" not in result.stderr and "--batch-size" in result.stdout
