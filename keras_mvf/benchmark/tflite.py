@@ -7,14 +7,14 @@ threads. Prints median milliseconds per clip, each engine's ratio to Keras, and
 MVF against C2D in LiteRT. Weights are random (latency does not depend on
 them); int8 is calibrated on random clips.
 
-    python -m keras_mvf.benchmarks.tflite --frames 8 --size 224 --threads 2 --runs 15
+    python -m keras_mvf.benchmark.tflite --frames 8 --size 224 --threads 2 --runs 15
 """
 
 import argparse
 import os
 import tempfile
 
-from keras_mvf.benchmarks.models import interleaved_medians
+from keras_mvf.benchmark.models import interleaved_medians
 
 
 def litert_function(path, clip, threads):

@@ -3,7 +3,7 @@
 Runs the models in turn, round after round, so that machine noise hits all of
 them alike, and prints the median time per clip and each model's ratio to C2D.
 
-    python -m keras_mvf.benchmarks.models --frames 8 --size 224 --runs 7
+    python -m keras_mvf.benchmark.models --frames 8 --size 224 --runs 7
 """
 
 import argparse

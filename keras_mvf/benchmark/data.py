@@ -10,7 +10,7 @@ H.264 where an encoder is available), then times on one thread:
 
 for dense 8x8 and uniform 8-segment sampling, and the full `build_dataset`
 pipeline on all cores. Prints medians over repeats and the selective/naive
-ratio. Run: `python -m keras_mvf.benchmarks.data`.
+ratio. Run: `python -m keras_mvf.benchmark.data`.
 """
 
 import argparse
