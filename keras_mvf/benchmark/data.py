@@ -9,8 +9,9 @@ H.264 where an encoder is available), then times on one thread:
   transforms;
 
 for dense 8x8 and uniform 8-segment sampling, and the full `build_dataset`
-pipeline on all cores. Prints medians over repeats and the selective/naive
-ratio. Run: `python -m keras_mvf.benchmark.data`.
+pipeline on all cores. `measure()` returns the medians over repeats as rows
+(used by the benchmark suite); `main()` prints them. Run:
+`python -m keras_mvf.benchmark.data`.
 """
 
 import argparse
@@ -69,13 +70,21 @@ def _pipeline_rate(paths, batches):
     return batches * 8 / (time.perf_counter() - start)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=20, help="clips per timing")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per figure (median)")
-    parser.add_argument("--batches", type=int, default=10, help="tf.data batches of 8 to time")
-    args = parser.parse_args(argv)
+def measure(clips=20, repeats=5, batches=10):
+    """Times every figure the benchmark reports; one dict per figure.
+
+    Args:
+        clips: clips per timing.
+        repeats: timings per figure (the median is reported).
+        batches: `build_dataset` batches of 8 to time.
+
+    Returns:
+        A list of `{"codec", "sampling", "method", "clips_per_second_per_core"}`
+        dicts: `method` is `"selective"` or `"naive"` (one thread) or
+        `"build_dataset"` (parallel map over all cores, dense 8x8).
+    """
     cv2.setNumThreads(1)
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         videos = {"MPEG-4 (mp4v)": synthetic_video(os.path.join(folder, "mpeg4.mp4"))}
         try:
@@ -84,21 +93,32 @@ def main(argv=None):
             print("H.264: no encoder in this OpenCV build; skipped")
         for codec, path in videos.items():
             for sampling in ("dense", "uniform"):
-                rates = {}
-                for name, decode in (("selective", read_frames), ("naive", _naive)):
-                    rates[name] = statistics.median(
-                        _time_clips(path, sampling, decode, args.clips, seed)
-                        for seed in range(args.repeats))
-                label = "dense 8x8" if sampling == "dense" else "uniform 8-segment"
-                ratio = rates["selective"] / rates["naive"]
-                print(f"{codec}, {label} training clips 224px, 1 thread: selective "
-                      f"{rates['selective']:.1f} clips/s, naive {rates['naive']:.1f} clips/s, "
-                      f"ratio {ratio:.2f}")
+                for method, decode in (("selective", read_frames), ("naive", _naive)):
+                    rate = statistics.median(_time_clips(path, sampling, decode, clips, seed)
+                                             for seed in range(repeats))
+                    rows.append(_row(codec, sampling, method, rate))
         cores = len(os.sched_getaffinity(0))
-        rate = statistics.median(_pipeline_rate(list(videos.values()), args.batches)
+        rate = statistics.median(_pipeline_rate(list(videos.values()), batches)
                                  for _ in range(3))
-        print(f"build_dataset (dense 8x8, 224px, parallel map) on {cores} cores: "
-              f"{rate:.1f} clips/s = {rate / cores:.1f} clips/s/core")
+        rows.append(_row("all of the above", "dense", "build_dataset", rate / cores))
+    return rows
+
+
+def _row(codec, sampling, method, rate):
+    return {"codec": codec, "sampling": sampling, "method": method,
+            "clips_per_second_per_core": rate}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=20, help="clips per timing")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per figure (median)")
+    parser.add_argument("--batches", type=int, default=10, help="tf.data batches of 8 to time")
+    args = parser.parse_args(argv)
+    print(f"{'codec':<16} {'sampling':<8} {'method':<14} clips/s/core")
+    for row in measure(args.clips, args.repeats, args.batches):
+        print(f"{row['codec']:<16} {row['sampling']:<8} {row['method']:<14} "
+              f"{row['clips_per_second_per_core']:.1f}")
 
 
 if __name__ == "__main__":
