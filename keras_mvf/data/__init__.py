@@ -1,6 +1,7 @@
 """Video data: decoding, annotation indexes, sampling, transforms and `tf.data` input."""
 
 from keras_mvf.data.annotations import (
+    NO_LABEL,
     Annotation,
     Manifest,
     VideoEntry,
@@ -28,6 +29,7 @@ from keras_mvf.data.video import (
 )
 
 __all__ = [
+    "NO_LABEL",
     "Annotation",
     "Manifest",
     "SkippedVideos",

@@ -22,6 +22,10 @@ import os
 from keras_mvf.data.video import VIDEO_EXTENSIONS, count_image_frames, probe
 
 MANIFEST_VERSION = 1
+
+# Label of a video without annotation (e.g. the Kinetics test split), for
+# prediction and feature extraction; training refuses it.
+NO_LABEL = -1
 FORMATS = ("list", "kinetics", "ssv2", "ucf101", "hmdb51")
 
 
@@ -32,7 +36,7 @@ class Annotation:
     Attributes:
         candidates: relative paths to try, in order, each as given or with a
             video extension appended; a folder is a frame folder.
-        label: 0-based class index.
+        label: 0-based class index, or `NO_LABEL` (-1) for an unlabelled video.
         source: `"file:line"` where the annotation came from, for errors.
         num_frames: frame count given by the annotation (frame lists), or `None`.
     """
@@ -51,7 +55,7 @@ class VideoEntry:
         path: relative to the manifest root, or absolute.
         num_frames: frames in the video.
         fps: frames per second (0.0 for frame folders and unknown rates).
-        label: 0-based class index.
+        label: 0-based class index, or `NO_LABEL` (-1) for an unlabelled video.
         kind: `"video"` or `"frames"`.
         template: frame file pattern, for frame folders.
         start_index: number of the first frame file, for frame folders.
@@ -99,7 +103,7 @@ def _parse_int(text, source, what):
 
 
 def _check_label(label, classes, source):
-    if classes is not None and not 0 <= label < len(classes):
+    if classes is not None and label != NO_LABEL and not 0 <= label < len(classes):
         raise _error(
             source, f"label {label} is outside the class list of {len(classes)} classes"
         )
@@ -156,23 +160,25 @@ def parse_kinetics_csv(path, classes=None):
 
     Videos are looked for as `<id>_<start:06d>_<end:06d>` (the downloader's
     naming) directly under the root or in a folder named after the label
-    (as written, or with spaces as underscores).
+    (as written, or with spaces as underscores). The test split comes without
+    labels (no `label` column, or empty labels): those videos get `NO_LABEL`
+    and are looked for directly under the root.
 
     Args:
         path: the CSV file, with a header line.
-        classes: class names; every label must be one. Defaults to the sorted
-            labels of the file.
+        classes: class names; every non-empty label must be one. Defaults to
+            the sorted labels of the file.
     """
     with open(path, encoding="utf-8", newline="") as file:
         rows = list(csv.reader(file))
     if not rows:
         raise ValueError(f"{path}: empty CSV")
     header = [name.strip() for name in rows[0]]
-    required = ("label", "youtube_id", "time_start", "time_end")
+    required = ("youtube_id", "time_start", "time_end")
     missing = [name for name in required if name not in header]
     if missing:
         raise _error(f"{path}:1", f"the header lacks columns {missing}. Received: {header}")
-    columns = {name: header.index(name) for name in required}
+    columns = {name: header.index(name) for name in (*required, "label") if name in header}
     records = []
     for number, row in enumerate(rows[1:], start=2):
         source = f"{path}:{number}"
@@ -180,21 +186,22 @@ def parse_kinetics_csv(path, classes=None):
             continue
         if len(row) != len(header):
             raise _error(source, f"expected {len(header)} fields. Received: {row}")
-        label, youtube_id, start, end = (row[columns[name]].strip() for name in required)
+        youtube_id, start, end = (row[columns[name]].strip() for name in required)
+        label = row[columns["label"]].strip() if "label" in columns else ""
         start = _parse_int(start.split(".")[0], source, "time_start")
         end = _parse_int(end.split(".")[0], source, "time_end")
         records.append((source, label, youtube_id, start, end))
     if classes is None:
-        classes = sorted({record[1] for record in records})
+        classes = sorted({record[1] for record in records if record[1]})
     index = {name: i for i, name in enumerate(classes)}
     annotations = []
     for source, label, youtube_id, start, end in records:
-        if label not in index:
+        if label and label not in index:
             raise _error(source, f"label {label!r} is not in the class list")
         name = f"{youtube_id}_{start:06d}_{end:06d}"
-        folders = dict.fromkeys((label, label.replace(" ", "_")))
+        folders = dict.fromkeys((label, label.replace(" ", "_"))) if label else {}
         candidates = (name, *(os.path.join(folder, name) for folder in folders))
-        annotations.append(Annotation(candidates, index[label], source))
+        annotations.append(Annotation(candidates, index[label] if label else NO_LABEL, source))
     return annotations, list(classes)
 
 

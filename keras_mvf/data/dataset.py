@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_mvf.data.annotations import (
+    NO_LABEL,
     Manifest,
     index_annotations,
     is_manifest,
@@ -293,6 +294,10 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
     entries = manifest.entries
     if not entries:
         raise ValueError("The manifest lists no readable video.")
+    unlabelled = [entry.path for entry in entries if entry.label == NO_LABEL]
+    if training and unlabelled:
+        raise ValueError(f"Training needs labelled videos; {len(unlabelled)} have no label "
+                         f"(NO_LABEL), the first {unlabelled[0]}.")
     dataset = tf.data.Dataset.range(len(entries))
     if input_context is not None:
         dataset = dataset.shard(input_context.num_input_pipelines,

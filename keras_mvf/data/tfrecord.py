@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from keras_mvf.data.annotations import NO_LABEL
 from keras_mvf.data.video import VideoError, read_all_frames, read_image_frames
 
 IMAGE_KEY = "image/encoded"
@@ -40,6 +41,10 @@ def _resize_short_side(frames, short_side):
     return [cv2.resize(frame, size, interpolation=interpolation) for frame in frames]
 
 
+def _label_text(manifest, entry):
+    return "" if entry.label == NO_LABEL else manifest.classes[entry.label]
+
+
 def _encode_video(manifest, entry, short_side, quality):
     """Serialises one video as a `SequenceExample`, or returns the error as text."""
     try:
@@ -57,7 +62,7 @@ def _encode_video(manifest, entry, short_side, quality):
         MEDIA_ID_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[entry.path.encode()])),
         LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[entry.label])),
         LABEL_TEXT_KEY: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[manifest.classes[entry.label].encode()])),
+            bytes_list=tf.train.BytesList(value=[_label_text(manifest, entry).encode()])),
     })
     images = tf.train.FeatureList(feature=[
         tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])) for jpeg in jpegs

@@ -6,8 +6,11 @@ import sys
 import pytest
 
 from keras_mvf.data import (
+    NO_LABEL,
+    build_dataset,
     index_annotations,
     load_manifest,
+    pack_tfrecords,
     parse_hmdb51,
     parse_kinetics_csv,
     parse_list_file,
@@ -34,7 +37,8 @@ def dataset_root(tmp_path_factory):
     for relative in ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
                      "Archery/v_Archery_g01_c01.avi",
                      "abseiling/abc_000010_000020.mp4", "air drumming/xyz_000001_000011.mp4",
-                     "78687.webm", "brush_hair/a.avi", "cartwheel/b.avi"):
+                     "78687.webm", "brush_hair/a.avi", "cartwheel/b.avi",
+                     "tst_000003_000013.mp4"):
         os.makedirs(os.path.dirname(root / relative), exist_ok=True)
         write_video(str(root / relative), frames, fps=30)
     write_frame_folder(str(root / "frames" / "clip1"), frames[:5])
@@ -79,6 +83,34 @@ def test_kinetics_csv_with_label_folders(dataset_root, tmp_path):
     bad = _write(tmp_path / "bad.csv", "label,youtube_id,time_start,time_end,split\nx,y,z\n")
     with pytest.raises(ValueError, match="bad.csv:2: expected 5 fields"):
         parse_kinetics_csv(bad)
+
+
+def test_kinetics_test_split_without_labels(dataset_root, tmp_path):
+    no_column = _write(tmp_path / "test.csv", "youtube_id,time_start,time_end,split\n"
+                       "tst,3,13,test\n")
+    empty = _write(tmp_path / "test2.csv", "label,youtube_id,time_start,time_end,split\n"
+                   ",tst,3,13,test\nabseiling,abc,10,20,val\n")
+    annotations, classes = parse_kinetics_csv(no_column, classes=["abseiling", "air drumming"])
+    assert classes == ["abseiling", "air drumming"]
+    assert [(a.candidates, a.label) for a in annotations] == [(("tst_000003_000013",), NO_LABEL)]
+    annotations, classes = parse_kinetics_csv(empty)
+    assert classes == ["abseiling"] and [a.label for a in annotations] == [NO_LABEL, 0]
+    entries, problems = index_annotations(annotations, str(dataset_root))
+    assert problems == [] and [(e.path, e.label) for e in entries] == [
+        ("tst_000003_000013.mp4", NO_LABEL), ("abseiling/abc_000010_000020.mp4", 0)]
+    manifest = load_manifest(write_manifest(str(tmp_path / "m.jsonl"), entries, classes,
+                                            str(dataset_root)))
+    assert [e.label for e in manifest.entries] == [NO_LABEL, 0]
+    small = {"num_frames": 2, "frame_interval": 2, "crop_size": 16, "short_side": 16}
+    labels = [y.numpy().tolist() for _, y in build_dataset(
+        manifest, training=False, batch_size=2, deterministic=True, **small)]
+    assert labels == [[NO_LABEL, 0]]
+    pack_tfrecords(manifest, str(tmp_path / "shards"), num_shards=1, short_side=16)
+    labels = [y.numpy().tolist() for _, y in build_dataset(
+        str(tmp_path / "shards"), training=False, batch_size=2, deterministic=True, **small)]
+    assert labels == [[NO_LABEL, 0]]
+    with pytest.raises(ValueError, match="1 have no label .* tst_000003_000013.mp4"):
+        build_dataset(manifest, training=True, **small)
 
 
 def test_something_something_json(dataset_root, tmp_path):
