@@ -203,10 +203,11 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
         deterministic: keep element order and results fixed under
             parallelism. Defaults to `False` (faster).
         skip_bad_videos: skip videos that fail to decode (logged and counted in
-            `skipped`) instead of raising. Defaults to `True`. In training from
-            videos a skipped video is replaced by the next one in the manifest,
-            so epochs keep their length and a known cardinality; elsewhere it is
-            dropped (the dataset's cardinality is then unknown).
+            `skipped`) instead of raising. Defaults to `True`. From videos a
+            skipped video is replaced by the next one in the manifest, so the
+            dataset keeps one element per entry and a known cardinality (no
+            "ran out of data" warning in `fit`'s validation); from TFRecords it
+            is dropped (their record count is unknown anyway).
         skipped: a `SkippedVideos` to count into; a new one by default. Either
             way it is the returned dataset's `skipped_videos` attribute.
         short_video: `"wrap"` or `"last"` for dense clips longer than the video.
@@ -257,7 +258,7 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
             # Elements are video indices, not files: shard by element.
             options.experimental_distribute.auto_shard_policy = (
                 tf.data.experimental.AutoShardPolicy.DATA)
-    if training and not files:
+    if not files:
         dataset = dataset.map(_drop_ok)  # bad videos were replaced, not dropped
     else:
         dataset = dataset.filter(_is_ok).map(_drop_ok)
@@ -306,20 +307,17 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
         dataset = dataset.shuffle(len(entries), seed=seed, reshuffle_each_iteration=True)
 
     def load(index, element_seed):
-        # In training a bad video is replaced by the next ones in the manifest, so
-        # every epoch keeps its length (and Keras its known number of steps).
-        attempts = min(_MAX_SUBSTITUTES, len(entries)) if training else 1
+        # A bad video is replaced by the next ones in the manifest, so the dataset
+        # keeps one element per entry (and Keras a known number of steps).
+        attempts = min(_MAX_SUBSTITUTES, len(entries))
         for attempt in range(attempts):
             entry = entries[(int(index) + attempt) % len(entries)]
             clip, label, ok = loader(_video_reader(manifest, entry), entry.num_frames,
                                      entry.label, element_seed, entry.path)
             if ok:
-                break
-        else:
-            if training:
-                raise ValueError(f"{attempts} videos in a row could not be decoded, the "
-                                 f"last {entry.path}: {loader.skipped.reasons[entry.path]}")
-        return clip, label, ok
+                return clip, label, ok
+        raise ValueError(f"{attempts} videos in a row could not be decoded, the "
+                         f"last {entry.path}: {loader.skipped.reasons[entry.path]}")
 
     def load_tf(index, element_seed):
         outputs = tf.numpy_function(load, [index, element_seed], [tf.uint8, tf.int32, tf.bool])
