@@ -1,4 +1,5 @@
-"""Distribution strategies by name, and where each worker of a cluster may write."""
+"""Distribution strategies by name, where each worker of a cluster may write, and a
+repair that lets Keras 3 `model.fit` run on several workers."""
 
 import os
 
@@ -58,3 +59,46 @@ def worker_dir(out_dir, strategy):
         return out_dir
     resolver = strategy.cluster_resolver
     return os.path.join(out_dir, "workers", f"{resolver.task_type}_{resolver.task_id}")
+
+
+def is_multi_worker(strategy):
+    """True when `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+    )
+
+
+def repair_multi_worker_fit(model):
+    """Lets `model.fit` and `model.evaluate` run under a multi-worker strategy.
+
+    Keras 3.15's TensorFlow trainer (`keras/src/backend/tensorflow/trainer.py`,
+    keras-team/keras#20585) fails there twice. `_maybe_symbolic_build` averages
+    the first `(x, y)` batch over the workers with one `strategy.reduce` call,
+    which MultiWorkerMirroredStrategy cannot apply to a tuple (it passes the
+    tuple to its collective ops as one tensor); and `reduce_per_replica`
+    averages each step's logs with `strategy.reduce("MEAN", log, axis=0)`,
+    which needs an axis that scalar logs lack. Here the model is built from
+    this worker's own first batch (only its shapes and dtypes are used), and
+    `train_step` and `test_step` give every log a leading axis of one, which
+    that reduction averages over the replicas. Nothing else changes: gradients
+    and weights are kept in sync by TensorFlow's collectives, and epoch logs are
+    read from metric variables summed over all workers.
+    """
+    strategy = model.distribute_strategy
+
+    def build_from_local_batch(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    def with_replica_axis(step):
+        return lambda data: tf.nest.map_structure(lambda log: log[None], step(data))
+
+    model._maybe_symbolic_build = build_from_local_batch
+    model.train_step = with_replica_axis(model.train_step)
+    model.test_step = with_replica_axis(model.test_step)

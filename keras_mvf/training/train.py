@@ -195,12 +195,6 @@ def train(
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
     # Multi-worker collectives must be set up before TensorFlow runs anything.
     strategy = distribute.get_strategy(strategy)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise RuntimeError(
-            "Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy: it fails "
-            "reducing per-worker values (keras-team/keras#20585, open). Use "
-            "strategy='mirrored' on one host."
-        )
     if seed is not None:
         keras.utils.set_random_seed(seed)
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
@@ -263,6 +257,8 @@ def train(
                 ],
                 jit_compile=bool(xla),
             )
+            if distribute.is_multi_worker(strategy):
+                distribute.repair_multi_worker_fit(network)
             history = network.fit(
                 train_ds,
                 validation_data=val_ds,

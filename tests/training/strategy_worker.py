@@ -1,7 +1,9 @@
 """Trains a tiny MVFNet with `train()` under a strategy and saves its final weights.
 
 Run as a script by the strategy tests (each strategy needs a fresh process:
-logical devices and collective ops are fixed when TensorFlow starts).
+logical devices and collective ops are fixed when TensorFlow starts). Under
+`multi_worker` every worker runs it with its own `TF_CONFIG`; each saves its
+weights in its folder of the run (`keras_mvf.training.distribute.worker_dir`).
 BatchNorm is frozen and dropout off, so that every replica computes exactly what
 one device computes and the runs must agree up to float rounding.
 """
@@ -40,7 +42,7 @@ def main(argv=None):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus
         )
-    from keras_mvf.training import get_strategy, train
+    from keras_mvf.training import distribute, get_strategy, train
 
     # Before any other TensorFlow op: multi-worker collectives are set up at startup.
     strategy = get_strategy(args.strategy)
@@ -55,8 +57,8 @@ def main(argv=None):
         alpha=0.5, dropout=0.0, epochs=2, base_lr=0.01, warmup_epochs=0.5, lr_steps=(1,),
         clip_norm=0.05, strategy=strategy, tensorboard=False, seed=1, verbose=0,
     )
-    np.savez(f"{args.out}/final.npz", *[w.numpy() for w in model.trainable_weights],
-             loss=np.array(history.history["loss"]))
+    np.savez(f"{distribute.worker_dir(args.out, strategy)}/final.npz",
+             *[w.numpy() for w in model.trainable_weights], loss=np.array(history.history["loss"]))
     return 0
 
 

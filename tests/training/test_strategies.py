@@ -1,7 +1,9 @@
-"""`train()` under MirroredStrategy over two logical CPUs agrees with a single-device run."""
+"""`train()` under MirroredStrategy (two logical CPUs) and MultiWorkerMirroredStrategy (two
+worker processes over 127.0.0.1) agrees with a single-device run."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -11,22 +13,24 @@ import pytest
 WORKER = os.path.join(os.path.dirname(__file__), "strategy_worker.py")
 
 
-def run_worker(out, *args, env=None, wait=True):
+def start_worker(out, *args, env=None):
     command = [sys.executable, WORKER, "--out", str(out), *args]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    return finish(process) if wait else process
+    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def finish(process):
-    output, _ = process.communicate(timeout=300)
+    try:
+        output, _ = process.communicate(timeout=300)
+    finally:
+        process.kill()
     assert process.returncode == 0, output[-3000:]
     return output
 
 
-def final_weights(out):
-    with np.load(os.path.join(out, "final.npz")) as arrays:
+def final_weights(folder):
+    with np.load(os.path.join(folder, "final.npz")) as arrays:
         return {key: arrays[key] for key in arrays.files}
 
 
@@ -36,27 +40,47 @@ def assert_same_training(ours, reference):
         np.testing.assert_allclose(ours[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def free_ports(count):
+    """Ports that were free a moment ago (held together, so they differ)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
 @pytest.fixture(scope="module")
 def single_device(tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
-    run_worker(out)
+    finish(start_worker(out))
     weights = final_weights(out)
-    # Training moved the weights: the comparisons below are not between two inits.
     assert np.isfinite(weights["loss"]).all()
     return weights
 
 
 def test_mirrored_two_cpus_matches_single_device(tmp_path, single_device):
-    run_worker(tmp_path, "--strategy", "mirrored", "--cpus", "2")
+    finish(start_worker(tmp_path, "--strategy", "mirrored", "--cpus", "2"))
     assert_same_training(final_weights(tmp_path), single_device)
     assert (tmp_path / "model.keras").exists()
 
 
-def test_multi_worker_is_refused_with_the_reason(tmp_path):
-    """Keras 3 `fit` cannot reduce multi-worker values (keras-team/keras#20585)."""
-    config = {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}
-    process = run_worker(tmp_path, "--strategy", "multi_worker",
-                         env={"TF_CONFIG": json.dumps(config)}, wait=False)
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode != 0
-    assert "keras-team/keras#20585" in output
+def test_multi_worker_two_processes_match_single_device(tmp_path, single_device):
+    """Each worker gets half of every global batch; the chief alone writes to the run folder."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = [
+        start_worker(tmp_path, "--strategy", "multi_worker", env={
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        })
+        for i in range(2)
+    ]
+    for worker in workers:
+        finish(worker)
+    chief, other = final_weights(tmp_path), final_weights(tmp_path / "workers" / "worker_1")
+    # Weights and the epoch losses (of the whole global batch, not a worker's half).
+    assert_same_training(chief, single_device)
+    assert_same_training(other, single_device)
+    assert (tmp_path / "model.keras").exists()
+    with open(tmp_path / "log.csv") as log:
+        assert len(log.readlines()) == 1 + 2  # header and the two epochs
