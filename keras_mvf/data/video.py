@@ -4,6 +4,8 @@ Frames are always returned as uint8 RGB `(frames, height, width, 3)` at the
 video's own size, whatever the source stores (grayscale, RGBA, odd sizes).
 """
 
+import bisect
+import fractions
 import os
 import typing
 
@@ -21,6 +23,18 @@ _FOURCC_BY_EXTENSION = {
     ".mkv": "XVID",
     ".webm": "VP80",
 }
+
+
+# What PyAV encodes each four-letter code with, when it writes the file.
+_PYAV_CODECS = {
+    "avc1": "libx264",
+    "H264": "libx264",
+    "mp4v": "mpeg4",
+    "XVID": "mpeg4",
+    "VP80": "libvpx",
+    "FFV1": "ffv1",
+}
+_H264_FOURCCS = ("avc1", "H264")
 
 
 class VideoError(IOError):
@@ -66,7 +80,10 @@ def probe(path, exact=False):
         path: the video file.
         exact: if `True`, count frames by stepping through the whole stream (slow
             but right for containers whose declared count is an estimate, such
-            as WebM). Defaults to `False` (the container's count).
+            as WebM and Matroska) and measure fps as the average rate between
+            the first and last frames' timestamps (right for variable frame
+            rates, where Matroska declares a nominal rate). Defaults to `False`
+            (the container's count and rate).
 
     Returns:
         A `VideoInfo(num_frames, fps, width, height)`.
@@ -82,9 +99,12 @@ def probe(path, exact=False):
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         if exact or num_frames <= 0:
-            num_frames = 0
+            num_frames, stamps = 0, []
             while capture.grab():
                 num_frames += 1
+                stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+            if num_frames > 1 and stamps[-1] > stamps[0]:
+                fps = (num_frames - 1) * 1000.0 / (stamps[-1] - stamps[0])
     finally:
         capture.release()
     if num_frames <= 0 or width <= 0 or height <= 0:
@@ -121,23 +141,49 @@ def to_rgb(image, source="bgr"):
     return cv2.cvtColor(image, codes[(source, channels)])
 
 
-def read_frames(path, indices):
+DECODERS = ("auto", "pyav", "opencv")
+
+
+def _import_pyav():
+    """The `av` module (PyAV), or `None` when it is not installed."""
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
+def read_frames(path, indices, decoder="auto"):
     """Decodes the frames at `indices` of a video, exactly as a full decode would.
 
-    Containers often seek inexactly, so this never seeks: it steps through the
-    stream, only grabbing (decoding without colour conversion or copying) the
-    frames it skips and retrieving the ones asked for, and stops after the
-    largest index.
+    Frame `i` is the `i`-th frame a full sequential decode (`read_all_frames`)
+    gives. Two decoders give the same frames:
+
+    - `"pyav"` reads the packet timestamps (no decoding) to learn every
+      frame's timestamp and the keyframes, seeks to the last keyframe at or
+      before each wanted frame when that skips work, and checks every decoded
+      frame's timestamp, so it never returns a wrong frame; where timestamps
+      are missing or ambiguous, or a seek lands past the frame, it decodes
+      from the start instead.
+    - `"opencv"` never seeks (OpenCV numbers frames after a seek from
+      timestamps and the average rate, which is wrong for variable frame
+      rates): it grabs (decodes without colour conversion) every frame up to
+      the largest index.
+
+    Both decode with one thread (tf.data decodes many videos in parallel).
 
     Args:
         path: the video file.
         indices: frame numbers (0-based, any order, repeats allowed).
+        decoder: `"pyav"`, `"opencv"` or `"auto"` (PyAV when installed, it is
+            faster; else OpenCV). Defaults to `"auto"`.
 
     Returns:
         uint8 RGB array `(len(indices), height, width, 3)`.
 
     Raises:
-        ValueError: if `indices` is empty or holds a negative number.
+        ValueError: if `indices` is empty or holds a negative number, or
+            `decoder` is unknown.
         FileNotFoundError: if `path` does not exist.
         VideoError: if the file cannot be opened or ends before an asked frame.
     """
@@ -147,7 +193,24 @@ def read_frames(path, indices):
             f"`indices` must be a non-empty list of non-negative frame numbers. "
             f"Received: indices={indices.tolist()}"
         )
-    wanted = np.unique(indices)
+    if decoder not in DECODERS:
+        raise ValueError(f"`decoder` must be one of {DECODERS}. Received: decoder={decoder!r}")
+    av = _import_pyav() if decoder != "opencv" else None
+    if decoder == "pyav" and av is None:
+        raise ImportError("decoder='pyav' needs PyAV: pip install av")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Video file not found: {path}")
+    wanted = [int(i) for i in np.unique(indices)]
+    decoded = _read_pyav(av, path, wanted) if av else _read_opencv(path, wanted)
+    return np.stack([decoded[int(i)] for i in indices])
+
+
+def _ended(path, count, index):
+    return VideoError(f"The video ended after {count} frames, before frame {index}: {path}")
+
+
+def _read_opencv(path, wanted):
+    """`{index: RGB frame}` for the sorted `wanted` indices, stepping from frame 0."""
     decoded = {}
     capture = _open(path)
     try:
@@ -159,14 +222,102 @@ def read_frames(path, indices):
                 position += 1
             ok, frame = capture.read() if position == target else (False, None)
             if not ok or frame is None:
-                raise VideoError(
-                    f"The video ended after {position} frames, before frame {target}: {path}"
-                )
-            decoded[int(target)] = to_rgb(frame)
+                raise _ended(path, position, target)
+            decoded[target] = to_rgb(frame)
             position += 1
     finally:
         capture.release()
-    return np.stack([decoded[int(i)] for i in indices])
+    return decoded
+
+
+def _read_pyav(av, path, wanted):
+    """`{index: RGB frame}` for the sorted `wanted` indices, seeking to keyframes."""
+    try:
+        with av.open(os.fspath(path)) as container:
+            decoded = _read_seeking(container, _video_stream(container, path), wanted, path)
+        if decoded is None:  # the timestamps did not check out: decode from the start
+            with av.open(os.fspath(path)) as container:
+                decoded = _read_sequential(container, _video_stream(container, path), wanted,
+                                           path)
+    except av.FFmpegError as error:
+        raise VideoError(f"PyAV cannot decode the video: {path}: {error}") from None
+    return decoded
+
+
+def _video_stream(container, path):
+    """The first video stream, set to decode on one thread."""
+    if not container.streams.video:
+        raise VideoError(f"The file holds no video stream: {path}")
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1
+    return stream
+
+
+def _timeline(container, stream):
+    """`(frame timestamps in display order, keyframe timestamps)` from the packets.
+
+    Returns `None` when some packet has no timestamp or two share one (frame
+    numbers cannot then be told from timestamps), or no packet is a keyframe.
+    """
+    timestamps, keys = [], []
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue  # the end-of-stream marker
+        if packet.pts is None:
+            return None
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+        if not packet.is_discard:
+            timestamps.append(packet.pts)
+    timestamps.sort()
+    if not keys or len(set(timestamps)) != len(timestamps):
+        return None
+    return timestamps, sorted(keys)
+
+
+def _read_seeking(container, stream, wanted, path):
+    """Decodes `wanted` from the last keyframe before each; `None` if timestamps disagree."""
+    timeline = _timeline(container, stream)
+    if timeline is None:
+        return None
+    timestamps, keys = timeline
+    if wanted[-1] >= len(timestamps):
+        return None  # packets may not map one to one to frames: let decoding count
+    known = set(timestamps)
+    decoded, frames, position = {}, None, None
+    for target in wanted:
+        pts = timestamps[target]
+        key = keys[max(bisect.bisect_right(keys, pts) - 1, 0)]
+        if position is None or key > position:
+            container.seek(key, stream=stream)
+            frames = container.decode(stream)
+        for frame in frames:
+            if frame.pts not in known:
+                return None
+            if frame.pts >= key:  # earlier ones lead an open GOP: skipped
+                position = frame.pts
+            if frame.pts == pts:
+                decoded[target] = frame.to_ndarray(format="rgb24")
+                break
+            if frame.pts > pts:  # the seek went past the frame
+                return None
+        else:
+            return None  # the stream ended early: the sequential decode tells where
+    return decoded
+
+
+def _read_sequential(container, stream, wanted, path):
+    """Decodes from the start, numbering frames in output order (no timestamps needed)."""
+    decoded, remaining = {}, set(wanted)
+    position = 0
+    for frame in container.decode(stream):
+        if position in remaining:
+            decoded[position] = frame.to_ndarray(format="rgb24")
+            remaining.discard(position)
+            if not remaining:
+                return decoded
+        position += 1
+    raise _ended(path, position, min(remaining))
 
 
 def read_all_frames(path):
@@ -226,20 +377,28 @@ def count_image_frames(directory, template="img_{:05d}.jpg", start_index=1):
     return count
 
 
-def write_video(path, frames, fps=30.0, fourcc=None):
-    """Writes uint8 RGB frames to a real video file with OpenCV.
+def write_video(path, frames, fps=30.0, fourcc=None, timestamps=None, keyframe_interval=None):
+    """Writes uint8 RGB frames to a real video file (test data, benchmarks).
 
     The codec follows the extension: MPEG-4 Part 2 for .mp4/.mov/.m4v, Xvid for
     .avi/.mkv, VP8 for .webm. Grayscale `(T, H, W)` or `(T, H, W, 1)` frames
-    make a grayscale video. Height and width must be even: OpenCV's encoders
-    would silently drop the odd row or column.
+    make a grayscale video. Height and width must be even: the encoders would
+    silently drop the odd row or column. OpenCV writes the file, except for
+    H.264 (`fourcc="avc1"`; OpenCV's wheels have no H.264 encoder), variable
+    frame rates (`timestamps`) and a set `keyframe_interval`, which PyAV
+    (libx264 for H.264, with its default B-frames) writes.
 
     Args:
         path: output file; the extension picks the container.
         frames: uint8 array `(T, H, W, 3)` RGB or `(T, H, W[, 1])` gray.
         fps: frames per second. Defaults to `30.0`.
-        fourcc: four-letter codec code overriding the default, e.g. `"MJPG"`
-            or `"FFV1"` (lossless, in .avi/.mkv).
+        fourcc: four-letter codec code overriding the default, e.g. `"MJPG"`,
+            `"FFV1"` (lossless, in .avi/.mkv) or `"avc1"` (H.264).
+        timestamps: presentation time of every frame in seconds, increasing,
+            for a variable frame rate (millisecond precision). Defaults to
+            `None` (constant `fps`).
+        keyframe_interval: frames between keyframes. Defaults to `None` (the
+            encoder's default).
 
     Returns:
         `path`.
@@ -261,12 +420,14 @@ def write_video(path, frames, fps=30.0, fourcc=None):
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(
-            f"Frame height and width must be even for OpenCV's encoders. "
+            f"Frame height and width must be even for the encoders. "
             f"Received: frames with shape={frames.shape}"
         )
+    fourcc = fourcc or _FOURCC_BY_EXTENSION[extension]
+    if fourcc in _H264_FOURCCS or timestamps is not None or keyframe_interval is not None:
+        return _write_pyav(path, frames, fps, fourcc, timestamps, keyframe_interval)
     writer = cv2.VideoWriter(
-        os.fspath(path), cv2.VideoWriter_fourcc(*(fourcc or _FOURCC_BY_EXTENSION[extension])),
-        float(fps), (width, height), is_color,
+        os.fspath(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height), is_color
     )
     if not writer.isOpened():
         raise VideoError(f"OpenCV cannot write {extension} videos here: {path}")
@@ -275,4 +436,40 @@ def write_video(path, frames, fps=30.0, fourcc=None):
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if is_color else frame)
     finally:
         writer.release()
+    return path
+
+
+def _write_pyav(path, frames, fps, fourcc, timestamps, keyframe_interval):
+    """`write_video` with PyAV, in yuv420p."""
+    av = _import_pyav()
+    if av is None:
+        raise ImportError("Writing H.264, variable frame rates or a keyframe interval needs "
+                          "PyAV: pip install av")
+    if fourcc not in _PYAV_CODECS:
+        raise ValueError(f"`fourcc` must be one of {sorted(_PYAV_CODECS)} to write with PyAV. "
+                         f"Received: fourcc={fourcc!r}")
+    if timestamps is not None:
+        timestamps = np.round(np.asarray(timestamps, dtype=np.float64) * 1000).astype(np.int64)
+        if timestamps.shape != (len(frames),) or np.any(np.diff(timestamps) <= 0):
+            raise ValueError(
+                f"`timestamps` must hold one increasing time per frame, at least 1 ms apart. "
+                f"Received: {len(timestamps)} timestamps for {len(frames)} frames")
+    format_name = "rgb24" if frames.ndim == 4 and frames.shape[-1] == 3 else "gray"
+    with av.open(os.fspath(path), "w") as container:
+        stream = container.add_stream(_PYAV_CODECS[fourcc],
+                                      rate=fractions.Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if keyframe_interval is not None:
+            stream.codec_context.gop_size = int(keyframe_interval)
+        millisecond = fractions.Fraction(1, 1000)
+        if timestamps is not None:
+            stream.codec_context.time_base = millisecond
+        for i, frame in enumerate(frames):
+            if format_name == "gray":
+                frame = frame.reshape(frame.shape[:2])
+            picture = av.VideoFrame.from_ndarray(frame, format=format_name)
+            if timestamps is not None:
+                picture.pts, picture.time_base = int(timestamps[i]), millisecond
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
     return path

@@ -33,11 +33,18 @@ def write_frame_folder(directory, frames, template="img_{:05d}.jpg", start_index
 
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory):
-    """A folder with one 40-frame video per container, a truncated and a zero-byte file."""
+    """One 40-frame video per container and H.264, a truncated and a zero-byte file.
+
+    The H.264 files (libx264 through PyAV, with B-frames) have a keyframe every
+    10 frames, so reads seek; OpenCV's MPEG-4 has one every 12.
+    """
     root = tmp_path_factory.mktemp("videos")
     frames = make_frames(40)
     paths = {ext: write_video(str(root / f"clip.{ext}"), frames, fps=25)
              for ext in ("mp4", "avi", "webm", "mkv")}
+    for ext in ("mp4", "mkv"):
+        paths[f"h264.{ext}"] = write_video(str(root / f"h264.{ext}"), frames, fps=25,
+                                           fourcc="avc1", keyframe_interval=10)
     with open(paths["avi"], "rb") as file:
         data = file.read()
     paths["truncated"] = str(root / "truncated.avi")

@@ -1,40 +1,77 @@
 import os
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from keras_mvf.data import (
     VideoError,
+    dense_indices,
     probe,
     read_all_frames,
     read_frames,
     read_image_frames,
+    video,
     write_video,
 )
 from tests.data.conftest import make_frames, write_frame_folder
 
+CONTAINERS = ["mp4", "avi", "webm", "mkv", "h264.mp4", "h264.mkv"]
 
-@pytest.mark.parametrize("container", ["mp4", "avi", "webm", "mkv"])
-def test_read_frames_matches_sequential_decode(videos, container):
+
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_read_frames_matches_sequential_decode(videos, container, decoder):
     _, paths = videos
     full = read_all_frames(paths[container])
     assert full.shape == (40, 48, 64, 3) and full.dtype == np.uint8
-    indices = [39, 0, 17, 17, 5, 38, 1]
-    np.testing.assert_array_equal(read_frames(paths[container], indices), full[indices])
+    indices = [39, 0, 17, 17, 5, 38, 1, 20, 29, 30, 10, 9]  # keyframes and their neighbours
+    np.testing.assert_array_equal(read_frames(paths[container], indices, decoder), full[indices])
+    for index in (0, 12, 39):
+        np.testing.assert_array_equal(read_frames(paths[container], [index], decoder)[0],
+                                      full[index])
     # The decoded frames are the written ones up to lossy compression.
     assert np.abs(full.astype(int) - make_frames(40).astype(int)).mean() < 12
 
 
-def test_read_frames_is_independent_of_other_indices(videos):
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_pyav_seeks_to_keyframes_and_checks_timestamps(videos, container):
+    """The seeking path itself (not its fallback from frame 0) gives the sequential frames."""
     _, paths = videos
-    for index in (0, 12, 39):
-        np.testing.assert_array_equal(
-            read_frames(paths["mp4"], [index])[0], read_frames(paths["mp4"], [3, index, 30])[1]
-        )
+    full = read_all_frames(paths[container])
+    wanted = [2, 13, 14, 25, 33, 39]
+    with av.open(paths[container]) as file:
+        timestamps, keys = video._timeline(file, video._video_stream(file, paths[container]))
+    assert len(timestamps) == 40 and len(keys) >= 4
+    with av.open(paths[container]) as file:
+        decoded = video._read_seeking(file, video._video_stream(file, paths[container]), wanted,
+                                      paths[container])
+    assert decoded is not None
+    np.testing.assert_array_equal(np.stack([decoded[i] for i in wanted]), full[wanted])
 
 
-@pytest.mark.parametrize("container", ["mp4", "avi", "webm", "mkv"])
+def test_variable_frame_rate(tmp_path):
+    """Frame numbers follow the decode order whatever the gaps; fps is the average rate."""
+    frames = make_frames(40)
+    gaps = np.random.default_rng(0).choice([0.02, 0.04, 0.1], 39)
+    timestamps = np.concatenate([[0.0], np.cumsum(gaps)])
+    average = 39 / timestamps[-1]
+    for name, fourcc in (("vfr.mp4", "avc1"), ("vfr.mkv", "mp4v")):
+        path = write_video(str(tmp_path / name), frames, fourcc=fourcc, timestamps=timestamps,
+                           keyframe_interval=8)
+        info = probe(path, exact=True)
+        assert info.num_frames == 40 and info.fps == pytest.approx(average, rel=1e-3)
+        full = read_all_frames(path)
+        assert len(full) == 40
+        assert np.abs(full.astype(int) - frames.astype(int)).mean(axis=(1, 2, 3)).max() < 12
+        indices = dense_indices(info.num_frames, 8, 4, True, 1, np.random.default_rng(1))[0]
+        for decoder in ("pyav", "opencv"):
+            np.testing.assert_array_equal(read_frames(path, indices, decoder), full[indices])
+    assert probe(str(tmp_path / "vfr.mp4")).fps == pytest.approx(average, rel=0.05)
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
 def test_probe(videos, container):
     _, paths = videos
     info = probe(paths[container])
@@ -42,29 +79,38 @@ def test_probe(videos, container):
     assert probe(paths[container], exact=True).num_frames == 40
 
 
-def test_bad_files_raise_clear_errors(videos, tmp_path):
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+def test_bad_files_raise_clear_errors(videos, tmp_path, decoder):
     _, paths = videos
     with pytest.raises(VideoError, match="cannot open"):
         probe(paths["empty"])
     with pytest.raises(FileNotFoundError, match="not found"):
-        read_frames(str(tmp_path / "nope.mp4"), [0])
+        read_frames(str(tmp_path / "nope.mp4"), [0], decoder)
     with pytest.raises(VideoError, match="ended after 40 frames"):
-        read_frames(paths["mp4"], [40])
+        read_frames(paths["mp4"], [40], decoder)
     with pytest.raises(OSError):
-        read_frames(paths["truncated"], [39])
+        read_frames(paths["truncated"], [39], decoder)
     with pytest.raises(VideoError):
-        read_frames(paths["truncated_mp4"], [0])
+        read_frames(paths["truncated_mp4"], [0], decoder)
+    with pytest.raises(VideoError):
+        read_frames(paths["empty"], [0], decoder)
     with pytest.raises(ValueError, match="Received: indices="):
-        read_frames(paths["mp4"], [])
+        read_frames(paths["mp4"], [], decoder)
+    with pytest.raises(ValueError, match="Received: decoder='ffmpeg'"):
+        read_frames(paths["mp4"], [0], "ffmpeg")
 
 
-def test_grayscale_video_reads_as_rgb(tmp_path):
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+def test_grayscale_video_reads_as_rgb(tmp_path, decoder):
     gray = make_frames(6)[..., 0]
     path = write_video(str(tmp_path / "gray.avi"), gray, fps=10)
-    frames = read_frames(path, [0, 5])
+    frames = read_frames(path, [0, 5], decoder)
     assert frames.shape == (2, 48, 64, 3)
     np.testing.assert_array_equal(frames[..., 0], frames[..., 1])
     assert np.abs(frames[..., 0].astype(int) - gray[[0, 5]].astype(int)).mean() < 12
+    gray_h264 = write_video(str(tmp_path / "gray.mp4"), gray, fps=10, fourcc="avc1")
+    np.testing.assert_array_equal(read_frames(gray_h264, [4], decoder)[0],
+                                  read_all_frames(gray_h264)[4])
 
 
 def test_lossless_video_is_read_exactly(tmp_path):
@@ -105,6 +151,12 @@ def test_write_video_validates_arguments(tmp_path):
         write_video(str(tmp_path / "a.mp4"), np.zeros((2, 17, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="Received: path="):
         write_video(str(tmp_path / "a.gif"), np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="one increasing time per frame"):
+        write_video(str(tmp_path / "a.mp4"), np.zeros((2, 8, 8, 3), np.uint8),
+                    timestamps=[0.1, 0.1])
+    with pytest.raises(ValueError, match="Received: fourcc='MJPG'"):
+        write_video(str(tmp_path / "a.avi"), np.zeros((2, 8, 8, 3), np.uint8), fourcc="MJPG",
+                    keyframe_interval=2)
     assert not os.path.exists(tmp_path / "a.gif")
 
 
