@@ -1,20 +1,27 @@
-"""Clips per second per CPU core for 8-frame training clips, selective vs naive decoding.
+"""Clips per second per CPU core for 8-frame training clips, by decoding method.
 
-Writes 10-second 340x256 30 fps videos (MPEG-4 Part 2 as OpenCV writes it, and
-H.264 where an encoder is available), then times on one thread:
+Writes 10-second 340x256 30 fps videos of a panning, noisy texture: MPEG-4
+Part 2 as OpenCV writes it (a keyframe every 12 frames), and with PyAV H.264
+from libx264 with its defaults (B-frames, a keyframe every 250 frames, as
+ffmpeg re-encodes Kinetics) and with a keyframe every 16 frames. Then times,
+on one thread, 8-frame clips (dense 8x8 and uniform 8-segment sampling) with
+a random resized crop to 224 and a flip, decoded by:
 
-- selective: the pipeline's `read_frames` (grab the skipped frames, decode and
-  convert only the kept ones) + random resized crop to 224 + flip;
-- naive: decode every frame with `read()`, then pick the frames + the same
-  transforms;
+- keyframe_seek: `read_frames(decoder="pyav")`, which seeks to the keyframe
+  before each wanted frame and skips unwanted non-reference frames;
+- selective: `read_frames(decoder="opencv")`, which grabs (decodes without
+  converting) every frame up to the last wanted one;
+- naive: a full decode with OpenCV, then the wanted frames;
 
-for dense 8x8 and uniform 8-segment sampling, and the full `build_dataset`
-pipeline on all cores. `measure()` returns the medians over repeats as rows
-(used by the benchmark suite); `main()` prints them. Run:
-`python -m keras_mvf.benchmark.data`.
+and the whole `build_dataset` pipeline (dense 8x8, parallel map over all
+cores, the default decoder). Every figure is the median over `repeats`
+timings taken in interleaved rounds, so that load from other processes hits
+all of them alike. `measure()` returns the rows (the benchmark suite uses
+it); `main()` prints them. Run: `python -m keras_mvf.benchmark.data`.
 """
 
 import argparse
+import collections
 import os
 import statistics
 import tempfile
@@ -23,11 +30,12 @@ import time
 import cv2
 import numpy as np
 
-from keras_mvf.data import read_all_frames, read_frames, sample_indices, write_video
+from keras_mvf.data import probe, read_all_frames, read_frames, sample_indices, write_video
 from keras_mvf.data.transforms import transform_clips
 
 
-def synthetic_video(path, fourcc=None, seconds=10, fps=30, size=(256, 340), seed=0):
+def synthetic_video(path, fourcc=None, seconds=10, fps=30, size=(256, 340), seed=0,
+                    keyframe_interval=None):
     """A textured scene panning and zooming, with noise, like a handheld camera."""
     rng = np.random.default_rng(seed)
     height, width = size
@@ -38,12 +46,12 @@ def synthetic_video(path, fourcc=None, seconds=10, fps=30, size=(256, 340), seed
         y, x = int(height / 2 * (1 + np.sin(i / 40))), int(width / 2 * (1 + np.cos(i / 55)))
         noise = rng.integers(-8, 9, (height, width, 3))
         frames[i] = np.clip(scene[y:y + height, x:x + width].astype(int) + noise, 0, 255)
-    return write_video(path, frames, fps, fourcc)
+    return write_video(path, frames, fps, fourcc, keyframe_interval=keyframe_interval)
 
 
 def _time_clips(path, sampling, decode, clips, seed):
     rng = np.random.default_rng(seed)
-    total = int(cv2.VideoCapture(path).get(cv2.CAP_PROP_FRAME_COUNT))
+    total = probe(path).num_frames
     start = time.perf_counter()
     for _ in range(clips):
         indices = sample_indices(sampling, total, 8, 8, True, 1, rng)[0]
@@ -52,16 +60,19 @@ def _time_clips(path, sampling, decode, clips, seed):
     return clips / (time.perf_counter() - start)
 
 
-def _naive(path, indices):
-    return read_all_frames(path)[indices]
+DECODERS = {
+    "keyframe_seek": lambda path, indices: read_frames(path, indices, decoder="pyav"),
+    "selective": lambda path, indices: read_frames(path, indices, decoder="opencv"),
+    "naive": lambda path, indices: read_all_frames(path)[indices],
+}
 
 
-def _pipeline_rate(paths, batches):
+def _pipeline_rate(path, batches, seed):
     from keras_mvf.data import VideoEntry, build_dataset
     from keras_mvf.data.annotations import Manifest
 
-    entries = [VideoEntry(path, 300, 30.0, 0) for path in paths] * 8
-    dataset = build_dataset(Manifest(entries, ["x"], ""), True, batch_size=8, seed=0)
+    entries = [VideoEntry(path, probe(path).num_frames, 30.0, 0)] * 16
+    dataset = build_dataset(Manifest(entries, ["x"], ""), True, batch_size=8, seed=seed)
     iterator = iter(dataset.repeat())
     next(iterator)
     start = time.perf_counter()
@@ -70,43 +81,57 @@ def _pipeline_rate(paths, batches):
     return batches * 8 / (time.perf_counter() - start)
 
 
+def write_videos(folder):
+    """The benchmark's videos `{codec label: path}` (H.264 only where PyAV is installed)."""
+    videos = {"MPEG-4 (OpenCV, GOP 12)": synthetic_video(os.path.join(folder, "mpeg4.mp4"))}
+    try:
+        videos["H.264 (x264, GOP 250)"] = synthetic_video(os.path.join(folder, "h264.mp4"),
+                                                          "avc1")
+        videos["H.264 (x264, GOP 16)"] = synthetic_video(os.path.join(folder, "h264_16.mp4"),
+                                                         "avc1", keyframe_interval=16)
+    except ImportError:
+        print("H.264: PyAV is not installed (pip install av); skipped")
+    return videos
+
+
 def measure(clips=20, repeats=5, batches=10):
     """Times every figure the benchmark reports; one dict per figure.
 
     Args:
         clips: clips per timing.
         repeats: timings per figure (the median is reported).
-        batches: `build_dataset` batches of 8 to time.
+        batches: `build_dataset` batches of 8 per timing.
 
     Returns:
         A list of `{"codec", "sampling", "method", "clips_per_second_per_core"}`
-        dicts: `method` is `"selective"` or `"naive"` (one thread) or
-        `"build_dataset"` (parallel map over all cores, dense 8x8).
+        dicts: `method` is `"keyframe_seek"`, `"selective"` or `"naive"` (one
+        thread) or `"build_dataset"` (parallel map over all cores, dense 8x8,
+        divided by the number of cores). Without PyAV, `keyframe_seek` rows are
+        left out.
     """
     cv2.setNumThreads(1)
-    rows = []
+    methods = dict(DECODERS)
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        del methods["keyframe_seek"]
+    cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as folder:
-        videos = {"MPEG-4 (mp4v)": synthetic_video(os.path.join(folder, "mpeg4.mp4"))}
-        try:
-            videos["H.264 (avc1)"] = synthetic_video(os.path.join(folder, "h264.mp4"), "avc1")
-        except OSError:
-            print("H.264: no encoder in this OpenCV build; skipped")
-        for codec, path in videos.items():
-            for sampling in ("dense", "uniform"):
-                for method, decode in (("selective", read_frames), ("naive", _naive)):
-                    rate = statistics.median(_time_clips(path, sampling, decode, clips, seed)
-                                             for seed in range(repeats))
-                    rows.append(_row(codec, sampling, method, rate))
-        cores = len(os.sched_getaffinity(0))
-        rate = statistics.median(_pipeline_rate(list(videos.values()), batches)
-                                 for _ in range(3))
-        rows.append(_row("all of the above", "dense", "build_dataset", rate / cores))
-    return rows
-
-
-def _row(codec, sampling, method, rate):
-    return {"codec": codec, "sampling": sampling, "method": method,
-            "clips_per_second_per_core": rate}
+        videos = write_videos(folder)
+        timings = collections.defaultdict(list)
+        for seed in range(repeats):
+            for codec, path in videos.items():
+                for sampling in ("dense", "uniform"):
+                    for method, decode in methods.items():
+                        rate = _time_clips(path, sampling, decode, clips, seed)
+                        timings[codec, sampling, method].append(rate)
+                timings[codec, "dense", "build_dataset"].append(
+                    _pipeline_rate(path, batches, seed) / cores)
+    return [
+        {"codec": codec, "sampling": sampling, "method": method,
+         "clips_per_second_per_core": statistics.median(rates)}
+        for (codec, sampling, method), rates in timings.items()
+    ]
 
 
 def main(argv=None):
@@ -115,10 +140,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timings per figure (median)")
     parser.add_argument("--batches", type=int, default=10, help="tf.data batches of 8 to time")
     args = parser.parse_args(argv)
-    print(f"{'codec':<16} {'sampling':<8} {'method':<14} clips/s/core")
-    for row in measure(args.clips, args.repeats, args.batches):
-        print(f"{row['codec']:<16} {row['sampling']:<8} {row['method']:<14} "
+    rows = measure(args.clips, args.repeats, args.batches)
+    print(f"{'codec':<24} {'sampling':<8} {'method':<14} clips/s/core")
+    for row in rows:
+        print(f"{row['codec']:<24} {row['sampling']:<8} {row['method']:<14} "
               f"{row['clips_per_second_per_core']:.1f}")
+    cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+    print(f"({cores} cores; load average {load:.1f} at the end)")
 
 
 if __name__ == "__main__":
