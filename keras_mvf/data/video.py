@@ -6,6 +6,8 @@ video's own size, whatever the source stores (grayscale, RGBA, odd sizes).
 
 import bisect
 import fractions
+import heapq
+import itertools
 import os
 import typing
 
@@ -253,31 +255,39 @@ def _video_stream(container, path):
     return stream
 
 
-def _timeline(container, stream):
+def _timeline(container, stream, count=None):
     """`(frame timestamps in display order, keyframe timestamps)` from the packets.
 
-    Returns `None` when some packet has no timestamp or two share one (frame
-    numbers cannot then be told from timestamps), or no packet is a keyframe.
+    Packets come in decode order, and no packet is shown before it is decoded,
+    so timestamps below the current packet's decode time are final: the
+    demuxing stops once the first `count` frames' timestamps are (all when
+    `count` is `None`). Returns `None` when some packet has no timestamp, two
+    share one or one breaks that order (frame numbers cannot then be told
+    from timestamps), or no packet is a keyframe.
     """
-    timestamps, keys = [], []
+    pending, timestamps, keys = [], [], []
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # the end-of-stream marker
-        if packet.pts is None:
+        if packet.pts is None or (timestamps and packet.pts <= timestamps[-1]):
             return None
         if packet.is_keyframe:
             keys.append(packet.pts)
         if not packet.is_discard:
-            timestamps.append(packet.pts)
-    timestamps.sort()
-    if not keys or len(set(timestamps)) != len(timestamps):
+            heapq.heappush(pending, packet.pts)
+        while pending and packet.dts is not None and pending[0] < packet.dts:
+            timestamps.append(heapq.heappop(pending))
+        if count is not None and len(timestamps) >= count:
+            break
+    timestamps += sorted(pending)
+    if not keys or any(a >= b for a, b in itertools.pairwise(timestamps)):
         return None
     return timestamps, sorted(keys)
 
 
 def _read_seeking(container, stream, wanted, path):
     """Decodes `wanted` from the last keyframe before each; `None` if timestamps disagree."""
-    timeline = _timeline(container, stream)
+    timeline = _timeline(container, stream, wanted[-1] + 1)
     if timeline is None:
         return None
     timestamps, keys = timeline

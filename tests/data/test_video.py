@@ -44,6 +44,9 @@ def test_pyav_seeks_to_keyframes_and_checks_timestamps(videos, container):
     with av.open(path) as file:
         timestamps, keys = video._timeline(file, video._video_stream(file, path))
     assert len(timestamps) == 40 and len(keys) >= 4
+    with av.open(path) as file:  # stops demuxing once the first 15 are known
+        first, _ = video._timeline(file, video._video_stream(file, path), 15)
+    assert 15 <= len(first) < 40 and first[:15] == timestamps[:15]
     with av.open(path) as file:
         unwanted = {frame.pts for frame in video._decode_skipping(
             file, video._video_stream(file, path), kept=set())}
