@@ -52,8 +52,9 @@ def is_chief(strategy):
 def worker_dir(out_dir, strategy):
     """`out_dir` for the chief; a private subfolder for every other worker.
 
-    Every worker of a multi-worker run saves (the collective ops need all of
-    them), but only the chief's files are kept in `out_dir`.
+    Every worker of a multi-worker run backs up its own training state (each
+    must restore it to resume), in its own folder; only the chief writes logs,
+    checkpoints and the final model.
     """
     if is_chief(strategy):
         return out_dir

@@ -197,6 +197,7 @@ def train(
     strategy = distribute.get_strategy(strategy)
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    chief = distribute.is_chief(strategy)
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
     os.makedirs(work_dir, exist_ok=True)
 
@@ -259,30 +260,41 @@ def train(
             )
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
-            history = network.fit(
-                train_ds,
-                validation_data=val_ds,
-                validation_steps=val_steps,
-                epochs=settings["epochs"],
-                steps_per_epoch=steps_per_epoch,
-                shuffle=False,  # the input pipeline shuffles
-                callbacks=_callbacks(work_dir, val_ds is not None, tensorboard),
-                verbose=verbose,
-            )
-        network.save(os.path.join(work_dir, "model.keras"))
+        # Outside the scope: Keras builds a throwaway optimizer at every save, whose
+        # variables would be created by the strategy, with one collective each on a
+        # cluster (so saving only on the chief would stall or break the other workers).
+        history = network.fit(
+            train_ds,
+            validation_data=val_ds,
+            validation_steps=val_steps,
+            epochs=settings["epochs"],
+            steps_per_epoch=steps_per_epoch,
+            shuffle=False,  # the input pipeline shuffles
+            callbacks=_callbacks(work_dir, val_ds is not None, tensorboard, chief),
+            verbose=verbose,
+        )
+        if chief:
+            network.save(os.path.join(work_dir, "model.keras"))
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return network, history
 
 
-def _callbacks(work_dir, validate, tensorboard):
-    """Backup/restore, last and best weights, CSV log and TensorBoard, all in `work_dir`."""
+def _callbacks(work_dir, validate, tensorboard, chief):
+    """Backup/restore, and for the chief last and best weights, CSV log and TensorBoard.
+
+    Every worker of a cluster backs up its own training state (each one must
+    restore it to resume); the other files would only repeat the chief's.
+    """
+    backup = keras.callbacks.BackupAndRestore(
+        os.path.join(work_dir, "backup"), double_checkpoint=True, delete_checkpoint=False
+    )
+    if not chief:
+        return [backup]
     log_path = os.path.join(work_dir, "log.csv")
     monitor = "val_accuracy" if validate else "accuracy"
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(work_dir, "backup"), double_checkpoint=True, delete_checkpoint=False
-        ),
+        backup,
         keras.callbacks.ModelCheckpoint(
             os.path.join(work_dir, "last.weights.h5"), save_weights_only=True
         ),

@@ -78,9 +78,10 @@ def test_multi_worker_two_processes_match_single_device(tmp_path, single_device)
     for worker in workers:
         finish(worker)
     chief, other = final_weights(tmp_path), final_weights(tmp_path / "workers" / "worker_1")
-    # Weights and the epoch losses (of the whole global batch, not a worker's half).
+    # Weights, and epoch losses of the whole global batch (not of a worker's half).
     assert_same_training(chief, single_device)
     assert_same_training(other, single_device)
-    assert (tmp_path / "model.keras").exists()
     with open(tmp_path / "log.csv") as log:
         assert len(log.readlines()) == 1 + 2  # header and the two epochs
+    assert (tmp_path / "model.keras").exists()
+    assert sorted(os.listdir(tmp_path / "workers" / "worker_1")) == ["backup", "final.npz"]
