@@ -29,7 +29,7 @@ def register(subparsers):
     export.add_argument("--quantization", choices=("float16", "dynamic", "int8"), default=None,
                         help="TFLite quantization (default: float32)")
     export.add_argument("--calibration-manifest",
-                        help="int8: manifest (`keras-mvf data index`) whose videos calibrate")
+                        help="int8: manifest (`keras-mvf data index`) whose videos or frame folders calibrate")
     export.add_argument("--calibration-clips", type=int, default=32,
                         help="int8: how many videos of the manifest to take one clip from")
     _add_sampling_arguments(export)
@@ -92,7 +92,6 @@ def _window_indices(total_frames, num_frames, frame_interval, stride):
 
 def run_export(args):
     import keras
-    import numpy as np
 
     import keras_mvf  # noqa: F401 -- registers the layers the .keras file refers to.
     from keras_mvf.export import common, export_saved_model, export_tflite
@@ -110,14 +109,15 @@ def run_export(args):
         if args.quantization == "int8":
             if not args.calibration_manifest:
                 raise ValueError("--quantization int8 needs --calibration-manifest.")
-            from keras_mvf.data import load_manifest
+            from keras_mvf.data import build_dataset
 
-            manifest = load_manifest(args.calibration_manifest)
-            shape = common.clip_shape(model)
-            representative = np.concatenate([
-                _test_clips(manifest.full_path(entry), shape, args)
-                for entry in manifest.entries[: args.calibration_clips]
-            ])
+            # The evaluation pipeline: videos and frame folders alike, one centre clip each.
+            num_frames, size = common.clip_shape(model)[:2]
+            representative = build_dataset(
+                args.calibration_manifest, training=False, num_frames=num_frames,
+                sampling=args.sampling, frame_interval=args.frame_interval, batch_size=1,
+                crop_size=size, short_side=args.short_side or round(size * 256 / 224),
+            ).take(args.calibration_clips)
         path = export_tflite(model, args.output, args.quantization, representative, labels)
     print(f"Wrote {path}")
     return 0

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -92,11 +93,20 @@ def test_sliding_window_follows_the_video(files, capsys):
 
 
 def test_export_int8_calibrates_on_a_manifest(files, trained, tmp_path, capsys):
+    """Calibration reads videos and frame folders alike (half of each here)."""
     clips, classes = make_clips(8, seed=5)
     entries = []
     for i, (clip, label) in enumerate(zip(clips, classes, strict=True)):
-        write_video(str(tmp_path / f"{i}.avi"), np.repeat(clip, 2, axis=0), fps=8.0)
-        entries.append(VideoEntry(f"{i}.avi", 8, 8.0, int(label)))
+        frames = np.repeat(clip, 2, axis=0)
+        if i % 2:
+            write_video(str(tmp_path / f"{i}.avi"), frames, fps=8.0)
+            entries.append(VideoEntry(f"{i}.avi", 8, 8.0, int(label)))
+        else:
+            (tmp_path / str(i)).mkdir()
+            for j, frame in enumerate(frames):
+                cv2.imwrite(str(tmp_path / str(i) / f"img_{j + 1:05d}.jpg"), frame[..., ::-1])
+            entries.append(VideoEntry(str(i), 8, 0.0, int(label), kind="frames",
+                                      template="img_{:05d}.jpg"))
     manifest = write_manifest(str(tmp_path / "manifest.jsonl"), entries, LABELS, str(tmp_path))
     output = tmp_path / "int8.tflite"
     assert main(["export", trained[1], "--format", "tflite", "--output", str(output),
