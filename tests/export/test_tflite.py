@@ -85,12 +85,27 @@ def test_quantized_agrees_with_keras_top1(quantization, exports, trained, test_c
     assert agreement >= 0.95
 
 
-def test_resnet_exports_too(tmp_path):
-    model = keras_mvf.ResNetVideo(
-        (1, 1, 1, 1), num_classes=3, num_frames=2, base_width=8, layout="pytorch",
-        input_shape=(32, 32, 3),
-    )
-    path = export_tflite(model, tmp_path / "resnet.tflite")
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: keras_mvf.ResNetVideo(
+            (1, 1, 1, 1), num_classes=3, num_frames=2, base_width=8, layout="pytorch",
+            input_shape=(32, 32, 3),
+        ),
+        lambda: keras_mvf.ResNetVideo(
+            (1, 1, 1, 1), num_classes=3, num_frames=2, base_width=8, temporal_module="tsm",
+            input_shape=(32, 32, 3),
+        ),
+        lambda: keras_mvf.MobileNetV2Video(
+            num_classes=3, num_frames=2, width_multiplier=0.35, temporal_module="tsm",
+            input_shape=(32, 32, 3),
+        ),
+    ],
+    ids=["resnet_mvf", "resnet_tsm", "mobilenetv2_tsm"],
+)
+def test_other_models_export_too(build, tmp_path):
+    model = build()
+    path = export_tflite(model, tmp_path / "model.tflite")
     assert_mobile_friendly(path)
     assert not os.path.exists(labels_path(path))
     clips = make_clips(2, seed=3)[0][:, :2]
