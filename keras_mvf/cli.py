@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "keras_mvf.weights.commands",
     "keras_mvf.export.commands",
     "keras_mvf.training.commands",
+    "keras_mvf.benchmark.commands",
 )
 
 

@@ -2,6 +2,8 @@
 
 Runs the models in turn, round after round, so that machine noise hits all of
 them alike, and prints the median time per clip and each model's ratio to C2D.
+The pieces (`interleaved_timings`, `inference_function`, `training_function`)
+are what the suite (`keras-mvf benchmark`) times in its worker processes.
 
     python -m keras_mvf.benchmark.models --frames 8 --size 224 --runs 7
 """
@@ -11,36 +13,81 @@ import statistics
 import time
 
 
+def stopwatch(function):
+    """A zero-argument call that runs `function()` and returns the seconds it took."""
+
+    def timed():
+        start = time.perf_counter()
+        function()
+        return time.perf_counter() - start
+
+    return timed
+
+
+def interleaved_timings(timers, runs, warmup=2):
+    """Median seconds of each timer (a zero-argument call returning seconds), in rounds.
+
+    Every timer runs `warmup` untimed times, then once per round for `runs`
+    rounds, so noise on the machine hits all of them alike.
+    """
+    for timer in timers.values():
+        for _ in range(warmup):
+            timer()
+    times = {name: [] for name in timers}
+    for _ in range(runs):
+        for name, timer in timers.items():
+            times[name].append(timer())
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def interleaved_medians(functions, runs, warmup=2):
     """Median seconds of each zero-argument function, timed in interleaved rounds."""
-    for function in functions.values():
-        for _ in range(warmup):
-            function()
-    times = {name: [] for name in functions}
-    for _ in range(runs):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    timers = {name: stopwatch(function) for name, function in functions.items()}
+    return interleaved_timings(timers, runs, warmup)
+
+
+def random_clips(batch, frames, size, seed=0):
+    """float32 RGB 0..255 clips `(batch, frames, size, size, 3)`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (batch, frames, size, size, 3)).astype(np.float32)
+
+
+def inference_function(model, clips, jit_compile=False):
+    """A zero-argument compiled inference call of `model` on `clips`, waiting for the result."""
+    import tensorflow as tf
+
+    clips = tf.constant(clips)
+    call = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+    return lambda: call(clips).numpy()
+
+
+def training_function(model, clips, jit_compile=False, seed=0):
+    """A zero-argument training step (forward, backward, SGD update) of `model` on `clips`."""
+    import keras
+    import numpy as np
+
+    labels = np.random.default_rng(seed).integers(0, model.output_shape[-1], len(clips))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
+    return lambda: model.train_on_batch(clips, labels)
 
 
 def inference_functions(names, frames, size, batch, jit_compile=False):
     """A compiled inference call per registered model name, on one random batch of clips."""
-    import numpy as np
-    import tensorflow as tf
-
     from keras_mvf.models.registry import create_model
 
-    clips = tf.constant(
-        np.random.default_rng(0).uniform(0, 255, (batch, frames, size, size, 3)), tf.float32
-    )
-    functions = {}
-    for name in names:
-        model = create_model(name, num_frames=frames, input_shape=(size, size, 3))
-        call = tf.function(lambda x, model=model: model(x, training=False), jit_compile=jit_compile)
-        functions[name] = lambda call=call: call(clips).numpy()
-    return functions
+    clips = random_clips(batch, frames, size)
+    return {
+        name: inference_function(
+            create_model(name, num_frames=frames, input_shape=(size, size, 3)), clips, jit_compile
+        )
+        for name in names
+    }
 
 
 def main(argv=None):

@@ -34,6 +34,38 @@ def litert_function(path, clip, threads):
     return run
 
 
+def export_models(directory, variants, frames, size, width, calibration_clips, seed=0):
+    """Exports MobileNetV2 video models to `.tflite` files in `directory`.
+
+    Args:
+        variants: `{name: (registry model name, quantization)}`, e.g.
+            `{"MVF int8": ("mvfnet_mobilenetv2", "int8")}`; each model is built
+            once (random weights: latency does not depend on them).
+        frames, size, width: clip length, frame size and MobileNetV2 width multiplier.
+        calibration_clips: random uint8 clips that calibrate int8 models.
+
+    Returns:
+        `{name: path}`.
+    """
+    import numpy as np
+
+    from keras_mvf.export import export_tflite
+    from keras_mvf.models.registry import create_model
+
+    shape = (frames, size, size, 3)
+    rng = np.random.default_rng(seed)
+    calibration = rng.integers(0, 256, (calibration_clips, *shape), dtype=np.uint8)
+    kwargs = {"num_frames": frames, "input_shape": shape[1:], "width_multiplier": width}
+    names = {name for name, _ in variants.values()}
+    models = {name: create_model(name, **kwargs) for name in names}
+    paths = {}
+    for i, (name, (model_name, quantization)) in enumerate(variants.items()):
+        paths[name] = os.path.join(directory, f"{i}.tflite")
+        data = calibration if quantization == "int8" else None
+        export_tflite(models[model_name], paths[name], quantization, data)
+    return paths
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
@@ -44,42 +76,43 @@ def main(argv=None):
     parser.add_argument("--calibration-clips", type=int, default=8)
     args = parser.parse_args(argv)
 
-    import numpy as np
     import tensorflow as tf
 
-    from keras_mvf.export import export_tflite
+    from keras_mvf.benchmark.models import random_clips
     from keras_mvf.models.registry import create_model
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    rng = np.random.default_rng(0)
-    shape = (args.frames, args.size, args.size, 3)
-    clip = rng.uniform(0, 255, shape).astype(np.float32)
-    calibration = rng.integers(0, 256, (args.calibration_clips, *shape), dtype=np.uint8)
-    kwargs = {"num_frames": args.frames, "input_shape": shape[1:], "width_multiplier": args.width}
-    mvf = create_model("mvfnet_mobilenetv2", **kwargs)
-    c2d = create_model("c2d_mobilenetv2", **kwargs)
-
+    clip = random_clips(1, args.frames, args.size)[0]
+    mvf = create_model(
+        "mvfnet_mobilenetv2",
+        num_frames=args.frames,
+        input_shape=clip.shape[1:],
+        width_multiplier=args.width,
+    )
     call = tf.function(lambda x: mvf(x, training=False))
     batch = tf.constant(clip[None])
     functions = {"Keras float32": lambda: call(batch).numpy()}
+    variants = {
+        "LiteRT float32": ("mvfnet_mobilenetv2", None),
+        "LiteRT float16": ("mvfnet_mobilenetv2", "float16"),
+        "LiteRT int8": ("mvfnet_mobilenetv2", "int8"),
+        "LiteRT float32, C2D": ("c2d_mobilenetv2", None),
+        "LiteRT int8, C2D": ("c2d_mobilenetv2", "int8"),
+    }
     with tempfile.TemporaryDirectory() as directory:
-        exports = {
-            "LiteRT float32": (mvf, None, None),
-            "LiteRT float16": (mvf, "float16", None),
-            "LiteRT int8": (mvf, "int8", calibration),
-            "LiteRT float32, C2D": (c2d, None, None),
-            "LiteRT int8, C2D": (c2d, "int8", calibration),
-        }
-        for i, (name, (model, quantization, data)) in enumerate(exports.items()):
-            path = os.path.join(directory, f"{i}.tflite")
-            export_tflite(model, path, quantization, data)
+        paths = export_models(
+            directory, variants, args.frames, args.size, args.width, args.calibration_clips
+        )
+        for name, path in paths.items():
             functions[name] = litert_function(path, clip, args.threads)
         medians = interleaved_medians(functions, args.runs)
 
     keras_time = medians["Keras float32"]
-    print(f"MVFNet MobileNetV2 (width {args.width}), one clip of {args.frames}x{args.size}x"
-          f"{args.size}, {args.threads} threads, median of {args.runs} runs")
+    print(
+        f"MVFNet MobileNetV2 (width {args.width}), one clip of {args.frames}x{args.size}x"
+        f"{args.size}, {args.threads} threads, median of {args.runs} runs"
+    )
     print("| engine | median ms per clip | ratio to Keras |")
     print("|---|---|---|")
     for name, seconds in medians.items():

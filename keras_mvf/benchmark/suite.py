@@ -1,0 +1,700 @@
+"""The benchmark suite: MVFNet against C2D, TSM, PyTorch and LiteRT, in one run.
+
+`keras-mvf benchmark` (also `python -m keras_mvf.benchmark`) measures, on this
+machine and in one process tree:
+
+1. inference of C2D-50, TSM-50 and MVFNet-50 (batch 1 and 8, XLA off and on);
+2. a training step (forward, backward, SGD update) of the same three;
+3. MVFNet-50 (and C2D-50) in the tests' independent PyTorch implementation;
+4. LiteRT MobileNetV2, MVF against C2D, float32 and int8;
+5. the data pipeline's clips per second per core (`keras_mvf.benchmark.data.measure`);
+6. the peak memory of each inference run of section 1.
+
+Every subject runs in a worker process of its own (`keras_mvf.benchmark.workers`);
+the subjects of one comparison are timed in interleaved rounds, after warm-up,
+and the report gives medians, ratios, and each target of issue 7 next to the
+ratio it bounds, with met / not met.
+"""
+
+import contextlib
+import dataclasses
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from keras_mvf.benchmark.models import (
+    inference_function,
+    interleaved_timings,
+    random_clips,
+    training_function,
+)
+from keras_mvf.benchmark.workers import Worker, WorkerError, peak_memory, prepare
+
+SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory")
+CPU_ONLY_SECTIONS = ("tflite", "data")
+MIN_RUNS = 5
+WARMUP = 2  # untimed calls per subject: the first (tracing, compiling) and one more
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """Sizes of everything the suite builds: the real ones, or tiny ones for `--quick`.
+
+    `inference` and `training` are the `(batch, XLA)` configurations timed;
+    `data` is `(clips, repeats, batches)` for `measure`, repeats None meaning `--runs`.
+    """
+
+    frames: int
+    size: int
+    blocks: tuple
+    width: int
+    classes: int
+    inference: tuple
+    training: tuple
+    mobilenet_width: float
+    calibration_clips: int
+    data: tuple
+
+
+FULL = Scale(
+    frames=8,
+    size=224,
+    blocks=(3, 4, 6, 3),
+    width=64,
+    classes=400,
+    inference=((1, False), (1, True), (8, False), (8, True)),
+    training=((2, False), (2, True)),
+    mobilenet_width=1.0,
+    calibration_clips=8,
+    data=(20, None, 10),
+)
+# Every code path (batches of 1 and more, XLA off and on), as little compiling as possible.
+QUICK = Scale(
+    frames=4,
+    size=32,
+    blocks=(1, 1, 1, 1),
+    width=8,
+    classes=10,
+    inference=((1, False), (2, True)),
+    training=((2, False),),
+    mobilenet_width=0.35,
+    calibration_clips=2,
+    data=(1, 1, 1),
+)
+
+# The registry's c2d50, tsm50 and mvfnet50 ("keras" layout); `Scale.blocks` sets the depth.
+RESNETS = {
+    "C2D-50": {"temporal_module": None},
+    "TSM-50": {"temporal_module": "tsm", "stages": (2, 3, 4, 5)},
+    "MVFNet-50": {"temporal_module": "mvf"},
+}
+PYTORCH_BATCH = 1
+TFLITE_VARIANTS = {
+    "MVF float32": ("mvfnet_mobilenetv2", None),
+    "C2D float32": ("c2d_mobilenetv2", None),
+    "MVF int8": ("mvfnet_mobilenetv2", "int8"),
+    "C2D int8": ("c2d_mobilenetv2", "int8"),
+}
+# Issue 7's targets on the 2-core CPU: upper bounds on time ratios.
+TARGETS = {
+    "inference": 1.03,  # MVFNet-50 / C2D-50
+    "training": 1.05,  # MVFNet-50 / C2D-50
+    "pytorch": 0.8,  # MVFNet-50, Keras / PyTorch
+    "tflite": 1.05,  # MVF / C2D MobileNetV2
+    "int8": 0.6,  # MVF MobileNetV2, int8 / float32
+}
+LIBRARIES = {
+    "TensorFlow": "tensorflow",
+    "Keras": "keras",
+    "numpy": "numpy",
+    "torch": "torch",
+    "LiteRT": "ai-edge-litert",
+}
+
+
+# --- In worker processes -------------------------------------------------------------
+
+
+def configure_keras(threads, device):
+    """TensorFlow's threads and device: CPU only, or the GPUs with mixed float16.
+
+    Returns the names of the GPUs in use (none on CPU).
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "The suite times Keras on the TensorFlow backend: set KERAS_BACKEND=tensorflow. "
+            f"Received: backend={keras.backend.backend()!r}"
+        )
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        return []
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    return [
+        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus
+    ]
+
+
+def keras_resnet(name, scale, layout=None):
+    """One of `RESNETS` at `scale`, random weights."""
+    from keras_mvf.models.resnet import ResNetVideo
+
+    return ResNetVideo(
+        scale.blocks,
+        num_classes=scale.classes,
+        num_frames=scale.frames,
+        input_shape=(scale.size, scale.size, 3),
+        base_width=scale.width,
+        layout=layout,
+        **RESNETS[name],
+    )
+
+
+def keras_inference(name, scale, batch, xla, threads, device, layout=None):
+    configure_keras(threads, device)
+    clips = random_clips(batch, scale.frames, scale.size)
+    return inference_function(keras_resnet(name, scale, layout), clips, xla)
+
+
+def keras_training(name, scale, batch, xla, threads, device):
+    configure_keras(threads, device)
+    clips = random_clips(batch, scale.frames, scale.size)
+    return training_function(keras_resnet(name, scale), clips, xla)
+
+
+def load_reference(path):
+    """The tests' PyTorch MVFNet (`tests/torch_reference.py`) as a module."""
+    spec = importlib.util.spec_from_file_location("torch_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torch_inference(reference_path, name, scale, batch, threads, device):
+    """Inference of `name` ("MVFNet-50" or "C2D-50") in the PyTorch reference, eval mode."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    reference = load_reference(reference_path)
+    model = reference.MVFNet(scale.blocks, scale.frames, scale.classes, width=scale.width)
+    if RESNETS[name]["temporal_module"] is None:
+        # C2D: the reference's ResNet without MVF layers.
+        model.backbone = reference.ResNet(
+            scale.blocks, scale.frames, mvf_layers=(), width=scale.width
+        )
+    reference.randomize(model)
+    target = "cuda" if device == "gpu" else "cpu"
+    model.to(target)
+    clips = reference.normalise(random_clips(batch, scale.frames, scale.size)).to(target)
+
+    def call():
+        precision = (
+            torch.autocast(target, torch.float16) if device == "gpu" else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), precision:
+            model(clips)
+        if device == "gpu":
+            torch.cuda.synchronize()
+
+    return call
+
+
+def export_litert(directory, scale, threads):
+    from keras_mvf.benchmark.tflite import export_models
+
+    configure_keras(threads, "cpu")
+    return export_models(
+        directory,
+        TFLITE_VARIANTS,
+        scale.frames,
+        scale.size,
+        scale.mobilenet_width,
+        scale.calibration_clips,
+    )
+
+
+def litert_inference(path, scale, threads):
+    from keras_mvf.benchmark.tflite import litert_function
+
+    return litert_function(path, random_clips(1, scale.frames, scale.size)[0], threads)
+
+
+def data_rates(scale, runs):
+    from keras_mvf.benchmark.data import measure
+
+    clips, repeats, batches = scale.data
+    return measure(clips, repeats or runs, batches)
+
+
+# --- In the parent ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    seconds: float  # median of the timed runs
+    rss_mib: float  # peak resident memory of the subject's process
+    gpu_mib: float | None  # peak TensorFlow GPU memory, on GPU
+
+
+def compare(jobs, runs, gpu_memory=False):
+    """Times each job `{label: (factory, args)}` in a worker of its own, in interleaved rounds.
+
+    The workers build their subjects and make the first (compiling) call in
+    parallel, then take turns: one more warm-up call each, then `runs` rounds
+    of one timed call each. Returns `{label: Measured}`.
+    """
+    workers = {}
+    try:
+        for label, (factory, args) in jobs.items():
+            workers[label] = Worker()
+            workers[label].start(prepare, factory, *args)
+        for worker in workers.values():
+            worker.result()
+        timers = {label: worker.timer() for label, worker in workers.items()}
+        medians = interleaved_timings(timers, runs, warmup=WARMUP - 1)
+        return {
+            label: Measured(medians[label], *worker.call(peak_memory, gpu_memory))
+            for label, worker in workers.items()
+        }
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+@dataclasses.dataclass
+class Section:
+    """What a section prints: a title, tables `(headers, rows)`, notes and targets."""
+
+    title: str
+    tables: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    targets: list = dataclasses.field(default_factory=list)  # (label, ratio, bound)
+
+
+def milliseconds(seconds):
+    value = seconds * 1e3
+    return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+
+
+def ratio(value):
+    return f"{value:.3f}"
+
+
+def target_line(label, value, bound):
+    """`- label: ratio, target <= bound: met` (judged on the printed ratio, never hard-coded)."""
+    shown = ratio(value)
+    verdict = "met" if float(shown) <= bound else "not met"
+    return f"- {label}: {shown}, target <= {bound}: {verdict}"
+
+
+def render_table(headers, rows, markdown):
+    if markdown:
+        lines = [headers, ["---"] * len(headers), *rows]
+        return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)
+    widths = [max(len(str(line[i])) for line in [headers, *rows]) for i in range(len(headers))]
+    lines = [headers, ["-" * width for width in widths], *rows]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def render(section, markdown):
+    parts = [f"### {section.title}" if markdown else f"== {section.title} =="]
+    parts += section.notes
+    parts += [render_table(*table, markdown) for table in section.tables]
+    if section.targets:
+        parts.append("\n".join(target_line(*target) for target in section.targets))
+    return "\n\n".join(parts) + "\n"
+
+
+def _xla(enabled):
+    return "on" if enabled else "off"
+
+
+def _comparison_table(results, configs):
+    """Rows (batch, XLA, ms per model, TSM / C2D, MVF / C2D) for `{config: {model: Measured}}`."""
+    headers = ["batch", "XLA", *(f"{name} ms" for name in RESNETS), "TSM / C2D", "MVF / C2D"]
+    rows = []
+    for batch, xla in configs:
+        measured = results[batch, xla]
+        base = measured["C2D-50"].seconds
+        rows.append(
+            [
+                batch,
+                _xla(xla),
+                *(milliseconds(measured[name].seconds) for name in RESNETS),
+                ratio(measured["TSM-50"].seconds / base),
+                ratio(measured["MVFNet-50"].seconds / base),
+            ]
+        )
+    return headers, rows
+
+
+def _comparison_targets(results, configs, what, bound):
+    return [
+        (
+            f"MVFNet-50 / C2D-50, {what}, batch {batch}, XLA {_xla(xla)}",
+            results[batch, xla]["MVFNet-50"].seconds / results[batch, xla]["C2D-50"].seconds,
+            bound,
+        )
+        for batch, xla in configs
+    ]
+
+
+class Suite:
+    """Runs the selected sections for parsed command-line options and prints the report."""
+
+    def __init__(self, options):
+        self.options = options
+        self.scale = QUICK if options.quick else FULL
+        self.clip = f"{self.scale.frames}x{self.scale.size}x{self.scale.size}"
+        self._inference = None
+
+    def print(self, text=""):
+        print(text, flush=True)
+
+    def run(self):
+        options = self.options
+        gpus = self.check_device()
+        self.print(render(self.describe_machine(gpus), options.markdown))
+        failed = False
+        for number, name in enumerate(SECTIONS, start=1):
+            if name not in options.sections:
+                continue
+            try:
+                section = getattr(self, f"section_{name}")()
+            except WorkerError as error:
+                failed = True
+                section = Section(name, notes=[f"Failed in a worker process:\n\n{error}"])
+            section.title = f"{number}. {section.title}"
+            self.print(render(section, options.markdown))
+        self.print(f"Load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+        return 1 if failed else 0
+
+    def check_device(self):
+        """GPU names for `--device gpu` (a clear error when there is none); [] on CPU."""
+        if self.options.device == "cpu":
+            return []
+        with Worker() as worker:
+            gpus = worker.call(configure_keras, self.options.threads, "gpu")
+        if not gpus:
+            raise RuntimeError(
+                "--device gpu, but TensorFlow sees no GPU (tf.config.list_physical_devices('GPU')"
+                " is empty). Run on a machine with a CUDA GPU and a CUDA-enabled TensorFlow, or"
+                " use --device cpu."
+            )
+        return gpus
+
+    def describe_machine(self, gpus):
+        options = self.options
+        cores = os.cpu_count()
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        device = f"GPU ({', '.join(gpus)}), mixed float16" if gpus else "CPU, float32"
+        libraries = ", ".join(
+            f"{label} {_version(package)}" for label, package in LIBRARIES.items()
+        )
+        rows = [
+            ["CPU", f"{_cpu_model()}, {cores} cores ({usable} available to this process)"],
+            ["RAM", f"{memory:.1f} GiB"],
+            ["threads used", f"{options.threads} (TensorFlow intra-op, PyTorch, LiteRT)"],
+            ["device", device],
+            ["libraries", f"Python {platform.python_version()}, {libraries}"],
+            [
+                "timing",
+                f"{WARMUP} warm-up then {options.runs} timed runs per subject, "
+                "interleaved; medians",
+            ],
+            ["load average (1 min) at the start", f"{os.getloadavg()[0]:.2f}"],
+        ]
+        section = Section("keras-mvf benchmark: machine", tables=[(["", ""], rows)])
+        if options.quick:
+            section.notes.append(
+                "--quick: tiny models and inputs that check the suite runs; "
+                "the figures say nothing about speed."
+            )
+        return section
+
+    def inference_results(self):
+        """`{(batch, xla): {model: Measured}}` for section 1, measured once for sections 1 and 6."""
+        if self._inference is None:
+            options = self.options
+            self._inference = {
+                (batch, xla): compare(
+                    {
+                        name: (
+                            keras_inference,
+                            (name, self.scale, batch, xla, options.threads, options.device),
+                        )
+                        for name in RESNETS
+                    },
+                    options.runs,
+                    gpu_memory=options.device == "gpu",
+                )
+                for batch, xla in self.scale.inference
+            }
+        return self._inference
+
+    def section_inference(self):
+        results = self.inference_results()
+        return Section(
+            f"Inference: clips of {self.clip}, median ms per batch",
+            tables=[_comparison_table(results, self.scale.inference)],
+            notes=[
+                "The registry's c2d50, tsm50 (shift in every block) and mvfnet50, random "
+                "weights, a compiled `tf.function` of `model(clips, training=False)`."
+            ],
+            targets=_comparison_targets(
+                results, self.scale.inference, "inference", TARGETS["inference"]
+            ),
+        )
+
+    def section_training(self):
+        options = self.options
+        results = {
+            (batch, xla): compare(
+                {
+                    name: (
+                        keras_training,
+                        (name, self.scale, batch, xla, options.threads, options.device),
+                    )
+                    for name in RESNETS
+                },
+                options.runs,
+            )
+            for batch, xla in self.scale.training
+        }
+        return Section(
+            f"Training step: clips of {self.clip}, median ms per step",
+            tables=[_comparison_table(results, self.scale.training)],
+            notes=[
+                "One `train_on_batch` (forward, backward, SGD with momentum update) with "
+                "sparse categorical cross-entropy."
+            ],
+            targets=_comparison_targets(
+                results, self.scale.training, "training step", TARGETS["training"]
+            ),
+        )
+
+    def section_pytorch(self):
+        options = self.options
+        title = f"Keras against PyTorch: inference, batch {PYTORCH_BATCH} x {self.clip}"
+        reference = Path(options.torch_reference or default_reference())
+        missing = _pytorch_missing(reference, options.device)
+        if missing:
+            return Section(title, notes=[f"Skipped: {missing}."])
+        jobs = {}
+        for name in ("MVFNet-50", "C2D-50"):
+            args = (name, self.scale, PYTORCH_BATCH, False, options.threads, options.device)
+            jobs["Keras", name] = (keras_inference, (*args, "pytorch"))
+            jobs["PyTorch", name] = (
+                torch_inference,
+                (str(reference), name, self.scale, PYTORCH_BATCH, options.threads, options.device),
+            )
+        results = {key: measured.seconds for key, measured in compare(jobs, options.runs).items()}
+        rows = [
+            [
+                f"{name} ms",
+                milliseconds(results["Keras", name]),
+                milliseconds(results["PyTorch", name]),
+                ratio(results["Keras", name] / results["PyTorch", name]),
+            ]
+            for name in ("MVFNet-50", "C2D-50")
+        ]
+        mvf_over_c2d = {
+            framework: results[framework, "MVFNet-50"] / results[framework, "C2D-50"]
+            for framework in ("Keras", "PyTorch")
+        }
+        rows.append(["MVF / C2D", ratio(mvf_over_c2d["Keras"]), ratio(mvf_over_c2d["PyTorch"]), ""])
+        return Section(
+            title,
+            tables=[(["", "Keras", "PyTorch", "Keras / PyTorch"], rows)],
+            notes=[
+                f"PyTorch: the tests' independent implementation ({reference.name}; C2D is its "
+                "ResNet without MVF layers), eval mode, `torch.inference_mode`. Keras: the same "
+                'network in the "pytorch" layout (stride on the 3x3 conv, no conv biases), XLA '
+                "off; its time includes the normalisation and softmax inside the model."
+            ],
+            targets=[
+                (
+                    "MVFNet-50, Keras / PyTorch",
+                    results["Keras", "MVFNet-50"] / results["PyTorch", "MVFNet-50"],
+                    TARGETS["pytorch"],
+                )
+            ],
+        )
+
+    def section_tflite(self):
+        options, scale = self.options, self.scale
+        title = (
+            f"LiteRT MobileNetV2 (width {scale.mobilenet_width}): one clip of {self.clip}, "
+            "median ms"
+        )
+        if options.device == "gpu":
+            return Section(title, notes=["Skipped with --device gpu: LiteRT runs on the CPU."])
+        with tempfile.TemporaryDirectory() as directory:
+            with Worker() as worker:
+                paths = worker.call(export_litert, directory, scale, options.threads)
+            jobs = {
+                name: (litert_inference, (path, scale, options.threads))
+                for name, path in paths.items()
+            }
+            results = {
+                name: measured.seconds for name, measured in compare(jobs, options.runs).items()
+            }
+        rows = [
+            [
+                precision,
+                milliseconds(results[f"MVF {precision}"]),
+                milliseconds(results[f"C2D {precision}"]),
+                ratio(results[f"MVF {precision}"] / results[f"C2D {precision}"]),
+            ]
+            for precision in ("float32", "int8")
+        ]
+        rows.append(
+            [
+                "int8 / float32",
+                ratio(results["MVF int8"] / results["MVF float32"]),
+                ratio(results["C2D int8"] / results["C2D float32"]),
+                "",
+            ]
+        )
+        return Section(
+            title,
+            tables=[(["", "MVF", "C2D", "MVF / C2D"], rows)],
+            notes=[
+                "`export_tflite` of mvfnet_mobilenetv2 and c2d_mobilenetv2 (random weights; int8 "
+                f"calibrated on {scale.calibration_clips} random clips), the LiteRT interpreter "
+                f"(XNNPACK) with {options.threads} threads."
+            ],
+            targets=[
+                *(
+                    (
+                        f"MVF / C2D, LiteRT {precision}",
+                        results[f"MVF {precision}"] / results[f"C2D {precision}"],
+                        TARGETS["tflite"],
+                    )
+                    for precision in ("float32", "int8")
+                ),
+                (
+                    "MVF, LiteRT int8 / float32",
+                    results["MVF int8"] / results["MVF float32"],
+                    TARGETS["int8"],
+                ),
+            ],
+        )
+
+    def section_data(self):
+        title = "Data pipeline: training clips per second per core"
+        if self.options.device == "gpu":
+            return Section(title, notes=["Skipped with --device gpu: decoding runs on the CPU."])
+        with Worker() as worker:
+            rows = worker.call(data_rates, self.scale, self.options.runs)
+        table = [
+            [
+                row["codec"],
+                row["sampling"],
+                row["method"],
+                f"{row['clips_per_second_per_core']:.1f}",
+            ]
+            for row in rows
+        ]
+        return Section(
+            title,
+            tables=[(["codec", "sampling", "method", "clips/s/core"], table)],
+            notes=[
+                "`keras_mvf.benchmark.data.measure`: 8-frame clips, 224 crop and flip; selective "
+                "and naive decoding on one thread, `build_dataset` on all cores (see *Video data*)."
+            ],
+        )
+
+    def section_memory(self):
+        results = self.inference_results()
+        headers = ["batch", "XLA", *(f"{name} MiB" for name in RESNETS), "MVF / C2D"]
+        tables = [self._memory_table(results, headers, "rss_mib")]
+        notes = [
+            "Peak resident memory (`ru_maxrss`) of each section 1 subject's own process "
+            "(TensorFlow runtime, model, tracing and compilation included)."
+        ]
+        if self.options.device == "gpu":
+            tables.append(self._memory_table(results, headers, "gpu_mib"))
+            notes.append("Second table: peak TensorFlow GPU memory of the same runs.")
+        return Section("Peak memory of the inference runs", tables=tables, notes=notes)
+
+    @staticmethod
+    def _memory_table(results, headers, field):
+        rows = []
+        for (batch, xla), measured in results.items():
+            mib = {name: getattr(measured[name], field) for name in RESNETS}
+            rows.append(
+                [
+                    batch,
+                    _xla(xla),
+                    *(f"{mib[name]:.0f}" for name in RESNETS),
+                    ratio(mib["MVFNet-50"] / mib["C2D-50"]),
+                ]
+            )
+        return headers, rows
+
+
+def default_reference():
+    """`tests/torch_reference.py` of the source tree this package runs from."""
+    return Path(__file__).resolve().parents[2] / "tests" / "torch_reference.py"
+
+
+def _pytorch_missing(reference, device):
+    """Why the PyTorch section cannot run here, or None."""
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (pip install torch==2.13.0)"
+    if not reference.is_file():
+        return (
+            f"the PyTorch reference {reference} is not there (it is part of the source "
+            "tree's tests, not of the installed package; pass --torch-reference PATH)"
+        )
+    if device == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "--device gpu, but this torch build sees no CUDA GPU"
+    return None
+
+
+def _cpu_model():
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def run(options):
+    """Runs the suite for parsed options (see `keras_mvf.benchmark.commands`); exit status."""
+    if options.runs < MIN_RUNS:
+        raise ValueError(
+            f"`--runs` must be at least {MIN_RUNS}: the suite reports medians of at least "
+            f"{MIN_RUNS} timed runs. Received: runs={options.runs}"
+        )
+    if options.threads < 1:
+        raise ValueError(f"`--threads` must be at least 1. Received: threads={options.threads}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return Suite(options).run()
