@@ -34,18 +34,22 @@ from keras_mvf.data import probe, read_all_frames, read_frames, sample_indices, 
 from keras_mvf.data.transforms import transform_clips
 
 
-def synthetic_video(path, fourcc=None, seconds=10, fps=30, size=(256, 340), seed=0,
-                    keyframe_interval=None):
+def synthetic_video(
+    path, fourcc=None, seconds=10, fps=30, size=(256, 340), seed=0, keyframe_interval=None
+):
     """A textured scene panning and zooming, with noise, like a handheld camera."""
     rng = np.random.default_rng(seed)
     height, width = size
-    scene = cv2.resize(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8), (width * 2, height * 2),
-                       interpolation=cv2.INTER_CUBIC)
+    scene = cv2.resize(
+        rng.integers(0, 256, (64, 96, 3), dtype=np.uint8),
+        (width * 2, height * 2),
+        interpolation=cv2.INTER_CUBIC,
+    )
     frames = np.empty((seconds * fps, height, width, 3), np.uint8)
     for i in range(len(frames)):
         y, x = int(height / 2 * (1 + np.sin(i / 40))), int(width / 2 * (1 + np.cos(i / 55)))
         noise = rng.integers(-8, 9, (height, width, 3))
-        frames[i] = np.clip(scene[y:y + height, x:x + width].astype(int) + noise, 0, 255)
+        frames[i] = np.clip(scene[y : y + height, x : x + width].astype(int) + noise, 0, 255)
     return write_video(path, frames, fps, fourcc, keyframe_interval=keyframe_interval)
 
 
@@ -85,10 +89,10 @@ def write_videos(folder):
     """The benchmark's videos `{codec label: path}` (H.264 only where PyAV is installed)."""
     videos = {"MPEG-4 (OpenCV, GOP 12)": synthetic_video(os.path.join(folder, "mpeg4.mp4"))}
     try:
-        videos["H.264 (x264, GOP 250)"] = synthetic_video(os.path.join(folder, "h264.mp4"),
-                                                          "avc1")
-        videos["H.264 (x264, GOP 16)"] = synthetic_video(os.path.join(folder, "h264_16.mp4"),
-                                                         "avc1", keyframe_interval=16)
+        videos["H.264 (x264, GOP 250)"] = synthetic_video(os.path.join(folder, "h264.mp4"), "avc1")
+        videos["H.264 (x264, GOP 16)"] = synthetic_video(
+            os.path.join(folder, "h264_16.mp4"), "avc1", keyframe_interval=16
+        )
     except ImportError:
         print("H.264: PyAV is not installed (pip install av); skipped")
     return videos
@@ -126,10 +130,15 @@ def measure(clips=20, repeats=5, batches=10):
                         rate = _time_clips(path, sampling, decode, clips, seed)
                         timings[codec, sampling, method].append(rate)
                 timings[codec, "dense", "build_dataset"].append(
-                    _pipeline_rate(path, batches, seed) / cores)
+                    _pipeline_rate(path, batches, seed) / cores
+                )
     return [
-        {"codec": codec, "sampling": sampling, "method": method,
-         "clips_per_second_per_core": statistics.median(rates)}
+        {
+            "codec": codec,
+            "sampling": sampling,
+            "method": method,
+            "clips_per_second_per_core": statistics.median(rates),
+        }
         for (codec, sampling, method), rates in timings.items()
     ]
 
@@ -143,8 +152,10 @@ def main(argv=None):
     rows = measure(args.clips, args.repeats, args.batches)
     print(f"{'codec':<24} {'sampling':<8} {'method':<14} clips/s/core")
     for row in rows:
-        print(f"{row['codec']:<24} {row['sampling']:<8} {row['method']:<14} "
-              f"{row['clips_per_second_per_core']:.1f}")
+        print(
+            f"{row['codec']:<24} {row['sampling']:<8} {row['method']:<14} "
+            f"{row['clips_per_second_per_core']:.1f}"
+        )
     cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
     print(f"({cores} cores; load average {load:.1f} at the end)")
 

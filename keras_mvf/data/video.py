@@ -161,12 +161,13 @@ def read_frames(path, indices, decoder="auto"):
     Frame `i` is the `i`-th frame a full sequential decode (`read_all_frames`)
     gives. Two decoders give the same frames:
 
-    - `"pyav"` reads the packet timestamps (no decoding) to learn every
-      frame's timestamp and the keyframes, seeks to the last keyframe at or
-      before each wanted frame when that skips work, and checks every decoded
-      frame's timestamp, so it never returns a wrong frame; where timestamps
-      are missing or ambiguous, or a seek lands past the frame, it decodes
-      from the start instead.
+    - `"pyav"` reads the packet timestamps (no decoding) up to the last
+      wanted frame to learn every frame's timestamp and the keyframes, seeks
+      to the last keyframe at or before each wanted frame when that skips
+      work, does not decode unwanted non-reference frames (H.264's B-frames),
+      and checks every decoded frame's timestamp, so it never returns a wrong
+      frame; where timestamps are missing or ambiguous, or a seek lands past
+      the frame, it decodes from the start instead.
     - `"opencv"` never seeks (OpenCV numbers frames after a seek from
       timestamps and the average rate, which is wrong for variable frame
       rates): it grabs (decodes without colour conversion) every frame up to
