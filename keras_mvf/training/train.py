@@ -45,13 +45,15 @@ def load_pretrained(model, path):
 
 
 def build_datasets(train_data, val_data, settings, batch_size, train_crop, label_swap, root,
-                   seed):
+                   seed, strategy):
     """Training and validation `tf.data` pipelines from manifests (datasets pass through).
 
     Returns `(train, val, num_classes, num_train_videos, val_steps)`; the last
     three are None for datasets given as `tf.data.Dataset`. Manifest pipelines
     repeat: an epoch (and a validation pass) is a fixed number of batches, as
-    skipped videos leave the pass length unknown.
+    skipped videos leave the pass length unknown. `strategy` makes them once
+    per input pipeline, so that on a cluster every worker reads and decodes
+    only its own share of the videos.
     """
     num_classes = size = val_steps = None
     if isinstance(train_data, (str, os.PathLike)):
@@ -69,14 +71,22 @@ def build_datasets(train_data, val_data, settings, batch_size, train_crop, label
         }
         if settings["sampling"] == "dense":
             common["frame_interval"] = settings["frame_interval"]
-        train_data = data.build_dataset(
+
+        def pipelines(manifest, **kwargs):
+            return strategy.distribute_datasets_from_function(
+                lambda context: data.build_dataset(
+                    manifest, input_context=context, **common, **kwargs
+                ).repeat()
+            )
+
+        train_data = pipelines(
             manifest, training=True, train_crop=train_crop, flip=settings["flip"],
-            label_swap=label_swap, seed=seed, **common,
+            label_swap=label_swap, seed=seed,
         )
         if isinstance(val_data, (str, os.PathLike)):
             val_manifest = data.load_manifest(val_data)
             val_steps = -(-len(val_manifest.entries) // batch_size)
-            val_data = data.build_dataset(val_manifest, training=False, **common).repeat()
+            val_data = pipelines(val_manifest, training=False)
     return train_data, val_data, num_classes, size, val_steps
 
 
@@ -144,7 +154,8 @@ def train(
             `backbone_weights` when given) that returns a Keras model. It is built
             inside the strategy's scope.
         train_data: path of a manifest (`keras_mvf.data`), or a `tf.data.Dataset`
-            of `(clips, labels)` batches of the global batch size.
+            of `(clips, labels)` batches of the global batch size (on a cluster,
+            the same batches on every worker: each keeps its part of them).
         val_data: like `train_data`, evaluated after every epoch; optional.
         out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
@@ -172,6 +183,9 @@ def train(
         backbone_weights: `"imagenet"` or a file, for the 2D backbone.
         model_kwargs: dict of further keyword arguments for the model builder.
         strategy: see `keras_mvf.training.get_strategy`. Defaults to one device.
+            With `"multi_worker"`, every worker runs the same call (with its own
+            `TF_CONFIG`); only the chief writes `out_dir`, the others keep their
+            backup state in `out_dir/workers/<task type>_<index>/`.
         mixed_precision: bool, compute in float16 (GPU) or bfloat16 (elsewhere).
         xla: bool, compile the train step with XLA.
         tensorboard: bool, write TensorBoard logs. Defaults to `True`.
@@ -202,7 +216,7 @@ def train(
     os.makedirs(work_dir, exist_ok=True)
 
     train_ds, val_ds, manifest_classes, size, val_steps = build_datasets(
-        train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed
+        train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed, strategy
     )
     num_classes = num_classes or manifest_classes
     if num_classes is None:
@@ -215,8 +229,10 @@ def train(
                 "Cannot tell the epoch length (fewer videos than one batch, or an "
                 "infinite dataset): pass `steps_per_epoch`."
             )
-    # Fixed-length epochs drawn from an endless stream (reshuffled every pass).
-    train_ds = train_ds.repeat()
+    if size is None:
+        # A dataset of the caller's: fixed-length epochs from an endless stream, as
+        # the manifest pipelines are.
+        train_ds = train_ds.repeat()
 
     previous_policy = keras.config.dtype_policy()
     if mixed_precision:
