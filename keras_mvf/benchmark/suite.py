@@ -22,7 +22,9 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from keras_mvf.benchmark.models import (
@@ -210,18 +212,20 @@ def torch_inference(reference_path, name, scale, batch, threads, device):
     return call
 
 
-def export_litert(directory, scale, threads):
+def export_litert(directory, name, scale, threads):
+    """Exports `TFLITE_VARIANTS[name]` into `directory`; returns the file's path."""
     from keras_mvf.benchmark.tflite import export_models
 
     configure_keras(threads, "cpu")
+    variant = {name: TFLITE_VARIANTS[name]}
     return export_models(
         directory,
-        TFLITE_VARIANTS,
+        variant,
         scale.frames,
         scale.size,
         scale.mobilenet_width,
         scale.calibration_clips,
-    )
+    )[name]
 
 
 def litert_inference(path, scale, threads):
@@ -247,6 +251,36 @@ class Measured:
     gpu_mib: float | None  # peak TensorFlow GPU memory, on GPU
 
 
+def _start_workers(calls):
+    """A worker per `{label: (function, args)}`, each already sent its call."""
+    workers = {}
+    try:
+        for label, (function, args) in calls.items():
+            workers[label] = Worker()
+            workers[label].start(function, *args)
+    except BaseException:
+        _close(workers)
+        raise
+    return workers
+
+
+def _close(workers):
+    for worker in workers.values():
+        worker.close()
+
+
+def call_in_parallel(calls):
+    """Runs each `{label: (function, args)}` in a worker of its own, all at once.
+
+    Returns `{label: result}`.
+    """
+    workers = _start_workers(calls)
+    try:
+        return {label: worker.result() for label, worker in workers.items()}
+    finally:
+        _close(workers)
+
+
 def compare(jobs, runs, gpu_memory=False):
     """Times each job `{label: (factory, args)}` in a worker of its own, in interleaved rounds.
 
@@ -254,11 +288,10 @@ def compare(jobs, runs, gpu_memory=False):
     parallel, then take turns: one more warm-up call each, then `runs` rounds
     of one timed call each. Returns `{label: Measured}`.
     """
-    workers = {}
+    workers = _start_workers(
+        {label: (prepare, (factory, *args)) for label, (factory, args) in jobs.items()}
+    )
     try:
-        for label, (factory, args) in jobs.items():
-            workers[label] = Worker()
-            workers[label].start(prepare, factory, *args)
         for worker in workers.values():
             worker.result()
         timers = {label: worker.timer() for label, worker in workers.items()}
@@ -268,8 +301,7 @@ def compare(jobs, runs, gpu_memory=False):
             for label, worker in workers.items()
         }
     finally:
-        for worker in workers.values():
-            worker.close()
+        _close(workers)
 
 
 @dataclasses.dataclass
@@ -373,6 +405,7 @@ class Suite:
         for number, name in enumerate(SECTIONS, start=1):
             if name not in options.sections:
                 continue
+            start = time.perf_counter()
             try:
                 section = getattr(self, f"section_{name}")()
             except WorkerError as error:
@@ -380,6 +413,8 @@ class Suite:
                 section = Section(name, notes=[f"Failed in a worker process:\n\n{error}"])
             section.title = f"{number}. {section.title}"
             self.print(render(section, options.markdown))
+            seconds = time.perf_counter() - start
+            print(f"keras-mvf benchmark: section {number} took {seconds:.0f} s", file=sys.stderr)
         self.print(f"Load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
         return 1 if failed else 0
 
@@ -545,8 +580,12 @@ class Suite:
         if options.device == "gpu":
             return Section(title, notes=["Skipped with --device gpu: LiteRT runs on the CPU."])
         with tempfile.TemporaryDirectory() as directory:
-            with Worker() as worker:
-                paths = worker.call(export_litert, directory, scale, options.threads)
+            paths = call_in_parallel(
+                {
+                    name: (export_litert, (directory, name, scale, options.threads))
+                    for name in TFLITE_VARIANTS
+                }
+            )
             jobs = {
                 name: (litert_inference, (path, scale, options.threads))
                 for name, path in paths.items()
@@ -600,8 +639,7 @@ class Suite:
         title = "Data pipeline: training clips per second per core"
         if self.options.device == "gpu":
             return Section(title, notes=["Skipped with --device gpu: decoding runs on the CPU."])
-        with Worker() as worker:
-            rows = worker.call(data_rates, self.scale, self.options.runs)
+        rows = call_in_parallel({"data": (data_rates, (self.scale, self.options.runs))})["data"]
         table = [
             [
                 row["codec"],

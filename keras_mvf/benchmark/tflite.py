@@ -59,8 +59,8 @@ def export_models(directory, variants, frames, size, width, calibration_clips, s
     names = {name for name, _ in variants.values()}
     models = {name: create_model(name, **kwargs) for name in names}
     paths = {}
-    for i, (name, (model_name, quantization)) in enumerate(variants.items()):
-        paths[name] = os.path.join(directory, f"{i}.tflite")
+    for name, (model_name, quantization) in variants.items():
+        paths[name] = os.path.join(directory, f"{model_name}_{quantization or 'float32'}.tflite")
         data = calibration if quantization == "int8" else None
         export_tflite(models[model_name], paths[name], quantization, data)
     return paths
