@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,11 +21,12 @@ def start_worker(out, *args, env=None):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def finish(process):
+def finish(process, timeout=300):
     try:
-        output, _ = process.communicate(timeout=300)
-    finally:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
         process.kill()
+        output, _ = process.communicate()
     assert process.returncode == 0, output[-3000:]
     return output
 
@@ -75,8 +77,17 @@ def test_multi_worker_two_processes_match_single_device(tmp_path, single_device)
         })
         for i in range(2)
     ]
+    # A worker that fails leaves the other waiting in a collective: stop it too.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and any(w.poll() is None for w in workers):
+        if any(w.returncode for w in workers):
+            break
+        time.sleep(0.5)
     for worker in workers:
-        finish(worker)
+        if worker.poll() is None:
+            worker.kill()
+    outputs = [worker.communicate()[0][-3000:] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], "\n".join(outputs)
     chief, other = final_weights(tmp_path), final_weights(tmp_path / "workers" / "worker_1")
     # Weights, and epoch losses of the whole global batch (not of a worker's half).
     assert_same_training(chief, single_device)
