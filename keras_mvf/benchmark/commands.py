@@ -17,7 +17,9 @@ def register(subparsers):
         nargs="+",
         choices=SECTIONS,
         default=list(SECTIONS),
-        help="sections to run (default: all; 'memory' reuses or runs the inference runs)",
+        metavar="SECTION",
+        help=f"sections to run, of {', '.join(SECTIONS)} (default: all; 'memory' reports the "
+        "inference runs' peak memory)",
     )
     parser.add_argument(
         "--runs",
@@ -43,7 +45,7 @@ def register(subparsers):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="tiny models and inputs: checks the suite runs in seconds",
+        help="tiny models and inputs: checks that the suite runs (about a minute)",
     )
     parser.add_argument(
         "--torch-reference",

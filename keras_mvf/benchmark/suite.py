@@ -36,7 +36,6 @@ from keras_mvf.benchmark.models import (
 from keras_mvf.benchmark.workers import Worker, WorkerError, peak_memory, prepare
 
 SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory")
-CPU_ONLY_SECTIONS = ("tflite", "data")
 MIN_RUNS = 5
 WARMUP = 2  # untimed calls per subject: the first (tracing, compiling) and one more
 
