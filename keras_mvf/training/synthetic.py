@@ -5,6 +5,11 @@ receding, ...). A clip of the second class is a clip of the first played backwar
 so the two classes have exactly the same distribution of single frames: a model that
 averages per-frame predictions (C2D) cannot beat chance within a pair, while a
 model that fuses information over time (MVFNet) can.
+
+The scenes are made so that motion is the easiest thing to learn: one bright,
+striped shape that moves across half the frame, on a dark background with only a
+faint texture. (Colourful, high-contrast backgrounds let a small network memorise
+the training clips instead, and left both C2D and MVFNet at chance.)
 """
 
 import math
@@ -29,66 +34,70 @@ _SPRITE = 64  # side of the canvas a shape is drawn on before it is placed in a 
 
 
 def _texture(rng, size, colours):
-    """Stripes of random period and angle between two colours, with a little noise."""
+    """Stripes of random period and angle between two colours."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     angle = rng.uniform(0, math.pi)
-    period = rng.uniform(4, 10)
+    period = rng.uniform(6, 12)
     phase = (xx * math.cos(angle) + yy * math.sin(angle)) * 2 * math.pi / period
     mix = (np.sin(phase) > 0).astype(np.float32)[..., None]
-    image = colours[0] * mix + colours[1] * (1 - mix)
-    return image + rng.normal(0, 8, image.shape).astype(np.float32)
+    return colours[0] * mix + colours[1] * (1 - mix)
 
 
 def _background(rng, size):
-    """A smooth colour field with fine noise: textured, but without a dominant object."""
-    coarse = rng.uniform(60, 195, (3, 3, 3)).astype(np.float32)
+    """A dark colour with a faint smooth texture and fine noise."""
+    base = rng.uniform(30, 90, 3).astype(np.float32)
+    coarse = rng.uniform(-25, 25, (4, 4, 3)).astype(np.float32)
     field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    return field + rng.normal(0, 10, field.shape).astype(np.float32)
+    return base + field + rng.normal(0, 4, field.shape).astype(np.float32)
 
 
 def _sprite(rng):
-    """A textured polygon (3 to 6 corners, irregular) and its mask on a square canvas."""
-    corners = int(rng.integers(3, 7))
+    """A bright striped polygon (3 to 5 irregular corners) and its mask on a square canvas."""
+    corners = int(rng.integers(3, 6))
     angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
     angles = angles if np.ptp(angles) > math.pi else np.linspace(0, 2 * math.pi, corners + 1)[:-1]
-    radii = rng.uniform(0.6, 1.0, corners) * _SPRITE / 2
+    radii = rng.uniform(0.5, 1.0, corners) * _SPRITE / 2
     points = np.stack([np.cos(angles) * radii, np.sin(angles) * radii], -1) + _SPRITE / 2
     mask = np.zeros((_SPRITE, _SPRITE), np.float32)
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1.0, lineType=cv2.LINE_AA)
-    colours = rng.uniform(0, 255, (2, 3)).astype(np.float32)
+    colours = rng.uniform(140, 255, (2, 3)).astype(np.float32)
+    colours[1] *= rng.uniform(0.4, 0.7)  # the second stripe colour is darker
     return _texture(rng, _SPRITE, colours), mask
 
 
 def _trajectory(pair, rng, num_frames, size):
     """Per-frame (x, y, scale, angle in degrees, opacity) of the first class of `pair`."""
     t = np.linspace(0.0, 1.0, num_frames)
-    base_scale = size / _SPRITE * rng.uniform(0.4, 0.55)
-    x = np.full(num_frames, rng.uniform(0.35, 0.65) * size)
-    y = np.full(num_frames, rng.uniform(0.35, 0.65) * size)
+    base_scale = size / _SPRITE * 0.45 * rng.uniform(0.85, 1.15)
+    x = np.full(num_frames, rng.uniform(0.4, 0.6) * size)
+    y = np.full(num_frames, rng.uniform(0.4, 0.6) * size)
     scale = np.full(num_frames, base_scale)
     angle = np.full(num_frames, rng.uniform(0, 360))
     opacity = np.ones(num_frames)
-    travel = rng.uniform(0.35, 0.5) * size
-    if pair == 0:  # moving left
-        x = rng.uniform(0.7, 0.8) * size - travel * t
+    travel = rng.uniform(0.5, 0.6) * size
+    if pair == 0:  # moving left, across the centre
+        x = size / 2 + travel * (0.5 - t)
     elif pair == 1:  # moving up
-        y = rng.uniform(0.7, 0.8) * size - travel * t
-    elif pair == 2:  # approaching: the shape grows
-        scale = base_scale * rng.uniform(0.4, 0.6) * (1 + rng.uniform(1.5, 2.0) * t)
+        y = size / 2 + travel * (0.5 - t)
+    elif pair == 2:  # approaching: the shape grows about 3x
+        scale = base_scale * (0.35 + 0.75 * t)
     elif pair == 3:  # rotating clockwise (OpenCV's positive angle is counter-clockwise)
-        angle = angle - rng.uniform(90, 150) * t
-    else:  # appearing
-        opacity = np.clip(t * rng.uniform(1.1, 1.4), 0, 1)
+        angle = angle - rng.uniform(120, 180) * t
+    else:  # appearing: fades in over the first 80% of the clip
+        opacity = np.clip(t * 1.25, 0, 1)
     return x, y, scale, angle, opacity
 
 
-def synthetic_clip(label, rng, num_frames=16, size=64):
+def synthetic_clip(label, rng, num_frames=12, size=64):
     """Renders one clip of class `label` (index into `CLASS_NAMES`).
+
+    A clip of an odd class is exactly the clip of the class before it, drawn
+    from the same `rng` state, played backwards.
 
     Args:
         label: int in `[0, len(CLASS_NAMES))`.
         rng: `numpy.random.Generator` that draws the shape, textures and motion.
-        num_frames: int, frames in the clip. Defaults to `16`.
+        num_frames: int, frames in the clip. Defaults to `12`.
         size: int, frame height and width in pixels. Defaults to `64`.
 
     Returns:
@@ -119,7 +128,7 @@ def synthetic_clip(label, rng, num_frames=16, size=64):
     return clip[::-1] if label % 2 else clip
 
 
-def synthetic_clips(videos_per_class, num_frames=16, size=64, seed=0):
+def synthetic_clips(videos_per_class, num_frames=12, size=64, seed=0):
     """An in-memory balanced set: `(clips uint8 (n, T, size, size, 3), labels int32 (n,))`."""
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(len(CLASS_NAMES), dtype=np.int32), videos_per_class)
@@ -127,13 +136,17 @@ def synthetic_clips(videos_per_class, num_frames=16, size=64, seed=0):
     return clips, labels
 
 
-def write_synthetic_videos(out_dir, split, videos_per_class, num_frames=16, size=64, fps=8.0,
+def write_synthetic_videos(out_dir, split, videos_per_class, num_frames=12, size=64, fps=8.0,
                            seed=0):
     """Writes a balanced split of real video files and its manifest.
 
     Videos go to `out_dir/split/<class>_<n>.mp4` (OpenCV, MPEG-4) and the
     manifest to `out_dir/split.jsonl`, indexed with `keras_mvf.data` (each
-    file is probed after writing).
+    file is probed after writing). The default 12 frames suit 8-frame uniform
+    (TSN) sampling: its test-time segment centres, frames 0, 2, 3, 5, 6, 8, 9
+    and 11, are the same set played backwards, so a clip and its reversal
+    give C2D the same frames (with 16 frames they would be the odd frames
+    and the even ones).
 
     Returns:
         The manifest path.

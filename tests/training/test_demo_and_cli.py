@@ -1,4 +1,5 @@
-"""The demo (`--quick`) and the evaluate / extract-features commands, run as real processes."""
+"""The demo's synthetic videos; the demo (`--quick`) and the evaluate / extract-features
+commands, run as real processes."""
 
 import csv
 import json
@@ -9,7 +10,59 @@ import sys
 import numpy as np
 import pytest
 
-from keras_mvf.training.synthetic import CLASS_NAMES
+from keras_mvf import data
+from keras_mvf.training.synthetic import (
+    CLASS_NAMES,
+    CLASS_PAIRS,
+    synthetic_clip,
+    write_synthetic_videos,
+)
+
+
+@pytest.mark.parametrize("pair", range(len(CLASS_PAIRS)))
+def test_second_class_of_a_pair_is_the_first_played_backwards(pair):
+    forward = synthetic_clip(2 * pair, np.random.default_rng(pair), 12, 32)
+    backward = synthetic_clip(2 * pair + 1, np.random.default_rng(pair), 12, 32)
+    np.testing.assert_array_equal(backward, forward[::-1])
+    assert np.abs(forward[0].astype(int) - forward[-1]).mean() > 1  # the clip does change
+
+
+def _bright(clip):
+    """Per-frame mask of the shape's bright stripes (the background stays darker)."""
+    return clip.astype(np.float32).mean(axis=-1) > 130
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_classes_show_their_motion(seed):
+    def clip(name):
+        return _bright(synthetic_clip(CLASS_NAMES.index(name), np.random.default_rng(seed), 12, 64))
+
+    def centroid(mask, axis):
+        return np.nonzero(mask)[axis].mean()
+
+    left, up = clip("moving left"), clip("moving up")
+    assert centroid(left[-1], 1) < centroid(left[0], 1) - 20
+    assert abs(centroid(left[-1], 0) - centroid(left[0], 0)) < 3
+    assert centroid(up[-1], 0) < centroid(up[0], 0) - 20
+    for name in ("approaching", "appearing"):
+        areas = clip(name).sum(axis=(1, 2))
+        assert areas[-1] > 2 * areas[0], (name, areas)
+    areas = clip("rotating clockwise").sum(axis=(1, 2))
+    assert areas.min() > 0.7 * areas.max()  # turning in place: no growth, no fading
+
+
+def test_write_synthetic_videos_indexes_real_videos(tmp_path):
+    manifest = data.load_manifest(
+        write_synthetic_videos(str(tmp_path), "val", 1, num_frames=12, size=32, seed=3)
+    )
+    assert manifest.classes == list(CLASS_NAMES)
+    assert [entry.label for entry in manifest.entries] == list(range(len(CLASS_NAMES)))
+    rng = np.random.default_rng(3)
+    for entry in manifest.entries:
+        assert entry.num_frames == 12
+        decoded = data.read_frames(str(tmp_path / entry.path), np.arange(12))
+        written = synthetic_clip(entry.label, rng, 12, 32)
+        assert np.abs(decoded.astype(np.float32) - written).mean() < 10  # MPEG-4 is lossy
 
 
 @pytest.fixture(scope="module")
