@@ -29,3 +29,9 @@ def test_console_script_runs():
         check=True,
     )
     assert "c2d50: 4 frames x 224x224: 16.444 GFLOPs" in result.stdout
+
+
+def test_train_names_the_strategies_it_knows(tmp_path, capsys):
+    argv = ["train", "--train", str(tmp_path / "none.jsonl"), "--strategy", "bogus"]
+    assert main(argv) == 2
+    assert "'default', 'mirrored', 'multi_worker', 'tpu'" in capsys.readouterr().err

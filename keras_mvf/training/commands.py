@@ -53,7 +53,9 @@ def register(subparsers):
     train.add_argument("--weights", default=None,
                        help=".keras or .weights.h5 to fine-tune from (new head if classes differ)")
     train.add_argument("--backbone-weights", default=None, help="'imagenet' or a file")
-    train.add_argument("--strategy", choices=("default", "mirrored", "tpu"), default="default")
+    train.add_argument("--strategy", default="default",
+                       help="default, mirrored (local GPUs), multi_worker (hosts in TF_CONFIG) "
+                            "or tpu; train() checks the name")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 on GPU, bfloat16 elsewhere")
     train.add_argument("--xla", action="store_true", help="compile the train step with XLA")
