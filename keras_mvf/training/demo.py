@@ -35,20 +35,22 @@ def demo_model(temporal_module, **kwargs):
     )
 
 
-def plot_curves(histories, path):
-    """Training and validation accuracy per epoch of every model, as a PNG."""
+def plot_curves(histories, path, chance=None):
+    """Loss and top-1 per epoch of every model (train solid, validation dashed), as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
-    for name, history in histories.items():
+    for index, (name, history) in enumerate(histories.items()):
         epochs = np.arange(1, len(history["loss"]) + 1)
-        axes[0].plot(epochs, history["loss"], label=f"{name} train")
-        axes[0].plot(epochs, history["val_loss"], "--", label=f"{name} val")
-        axes[1].plot(epochs, history["accuracy"], label=f"{name} train")
-        axes[1].plot(epochs, history["val_accuracy"], "--", label=f"{name} val")
+        colour = f"C{index}"
+        for axis, key in zip(axes, ("loss", "accuracy"), strict=True):
+            axis.plot(epochs, history[key], color=colour, label=f"{name} train")
+            axis.plot(epochs, history[f"val_{key}"], "--", color=colour, label=f"{name} val")
+    if chance is not None:
+        axes[1].axhline(chance, color="grey", linestyle=":", label="chance")
     axes[0].set_ylabel("loss")
     axes[1].set_ylabel("top-1 accuracy")
     for axis in axes:
@@ -121,7 +123,7 @@ def run_demo(out_dir="mvf_demo", quick=False, seed=0, verbose=1):
           "so its top-1 is about half its right-pair rate)")
 
     curves = os.path.join(out_dir, "training_curves.png")
-    plot_curves(histories, curves)
+    plot_curves(histories, curves, chance)
     saved = os.path.join(out_dir, "mvfnet", "model.keras")
     print(f"\nTraining curves: {curves}\nTrained MVFNet: {saved}")
 
