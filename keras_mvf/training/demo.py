@@ -9,6 +9,7 @@ Something-Something setting, against none).
 """
 
 import os
+import shutil
 import time
 
 import numpy as np
@@ -30,7 +31,10 @@ def demo_model(temporal_module, **kwargs):
     import keras_mvf
 
     return keras_mvf.ResNetVideo(
-        (1, 1, 1, 1), base_width=16, stages=(2, 3, 4, 5), temporal_module=temporal_module,
+        (1, 1, 1, 1),
+        base_width=16,
+        stages=(2, 3, 4, 5),
+        temporal_module=temporal_module,
         **kwargs,
     )
 
@@ -71,6 +75,10 @@ def pair_accuracy(confusion):
 def run_demo(out_dir="mvf_demo", quick=False, seed=0, verbose=1):
     """Generates the synthetic set, trains C2D and MVFNet, evaluates both and predicts a video.
 
+    The demo always starts afresh: the `videos/`, `c2d/` and `mvfnet/` folders
+    of an earlier run in `out_dir` are replaced (otherwise `train()` would
+    resume the finished runs and train nothing).
+
     Returns:
         dict `{model name: evaluation results}` (see `evaluate`).
     """
@@ -84,15 +92,27 @@ def run_demo(out_dir="mvf_demo", quick=False, seed=0, verbose=1):
     settings = SETTINGS["quick" if quick else "full"]
     size = settings["size"]
     data_dir = os.path.join(out_dir, "videos")
+    for folder in (data_dir, os.path.join(out_dir, "c2d"), os.path.join(out_dir, "mvfnet")):
+        if os.path.isdir(folder):
+            print(f"Replacing {folder} from an earlier run")
+            shutil.rmtree(folder)
     start = time.perf_counter()
     manifests = {
-        split: write_synthetic_videos(data_dir, split, settings[f"{split}_per_class"],
-                                      num_frames=VIDEO_FRAMES, size=size, seed=seed + offset)
+        split: write_synthetic_videos(
+            data_dir,
+            split,
+            settings[f"{split}_per_class"],
+            num_frames=VIDEO_FRAMES,
+            size=size,
+            seed=seed + offset,
+        )
         for offset, split in enumerate(("train", "val"))
     }
-    print(f"Wrote {len(CLASS_NAMES) * settings['train_per_class']} training and "
-          f"{len(CLASS_NAMES) * settings['val_per_class']} validation videos to {data_dir} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"Wrote {len(CLASS_NAMES) * settings['train_per_class']} training and "
+        f"{len(CLASS_NAMES) * settings['val_per_class']} validation videos to {data_dir} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
 
     results, histories, times = {}, {}, {}
     for name, temporal_module in (("C2D", None), ("MVFNet", "mvf")):
@@ -100,27 +120,46 @@ def run_demo(out_dir="mvf_demo", quick=False, seed=0, verbose=1):
         start = time.perf_counter()
         model, history = train(
             lambda temporal_module=temporal_module, **kwargs: demo_model(temporal_module, **kwargs),
-            manifests["train"], manifests["val"], out_dir=os.path.join(out_dir, name.lower()),
-            recipe="sthv2", num_frames=NUM_FRAMES, alpha=MVF_ALPHA if temporal_module else 0.0,
-            crop_size=size, short_side=size, train_crop="multi_scale", batch_size=16,
-            epochs=settings["epochs"], base_lr=0.05, warmup_epochs=1,
-            lr_steps=(round(settings["epochs"] * 0.8),), dropout=0.0, seed=seed,
-            tensorboard=False, verbose=verbose,
+            manifests["train"],
+            manifests["val"],
+            out_dir=os.path.join(out_dir, name.lower()),
+            recipe="sthv2",
+            num_frames=NUM_FRAMES,
+            alpha=MVF_ALPHA if temporal_module else 0.0,
+            crop_size=size,
+            short_side=size,
+            train_crop="multi_scale",
+            batch_size=16,
+            epochs=settings["epochs"],
+            base_lr=0.05,
+            warmup_epochs=1,
+            lr_steps=(round(settings["epochs"] * 0.8),),
+            dropout=0.0,
+            seed=seed,
+            tensorboard=False,
+            verbose=verbose,
         )
         times[name] = time.perf_counter() - start
         histories[name] = history.history
-        results[name] = evaluate(model, manifests["val"], sampling="uniform",
-                                 crop_size=size, short_side=size, verbose=0)
+        results[name] = evaluate(
+            model, manifests["val"], sampling="uniform", crop_size=size, short_side=size, verbose=0
+        )
 
     chance = 1 / len(CLASS_NAMES)
-    print(f"\nSynthetic something-something: {len(CLASS_NAMES)} classes in time-reversed "
-          f"pairs, {results['C2D']['num_videos']} validation videos")
+    print(
+        f"\nSynthetic something-something: {len(CLASS_NAMES)} classes in time-reversed "
+        f"pairs, {results['C2D']['num_videos']} validation videos"
+    )
     print(f"{'model':<8} {'top-1':>7} {'top-5':>7} {'right pair':>11} {'train time':>11}")
     for name, result in results.items():
-        print(f"{name:<8} {result['top1']:>7.1%} {result['top5']:>7.1%} "
-              f"{pair_accuracy(result['confusion']):>11.1%} {times[name]:>10.0f}s")
-    print(f"{'chance':<8} {chance:>7.1%}   (C2D sees the same frames in a clip and its reversal, "
-          "so its top-1 is about half its right-pair rate)")
+        print(
+            f"{name:<8} {result['top1']:>7.1%} {result['top5']:>7.1%} "
+            f"{pair_accuracy(result['confusion']):>11.1%} {times[name]:>10.0f}s"
+        )
+    print(
+        f"{'chance':<8} {chance:>7.1%}   (C2D sees the same frames in a clip and its reversal, "
+        "so its top-1 is about half its right-pair rate)"
+    )
 
     curves = os.path.join(out_dir, "training_curves.png")
     plot_curves(histories, curves, chance)

@@ -104,9 +104,7 @@ def synthetic_clip(label, rng, num_frames=12, size=64):
         uint8 array `(num_frames, size, size, 3)`, RGB.
     """
     if not 0 <= label < len(CLASS_NAMES):
-        raise ValueError(
-            f"`label` must be in [0, {len(CLASS_NAMES)}). Received: label={label}"
-        )
+        raise ValueError(f"`label` must be in [0, {len(CLASS_NAMES)}). Received: label={label}")
     if num_frames < 2 or size < 16:
         raise ValueError(
             "A clip needs at least 2 frames of 16x16 pixels. "
@@ -136,8 +134,9 @@ def synthetic_clips(videos_per_class, num_frames=12, size=64, seed=0):
     return clips, labels
 
 
-def write_synthetic_videos(out_dir, split, videos_per_class, num_frames=12, size=64, fps=8.0,
-                           seed=0):
+def write_synthetic_videos(
+    out_dir, split, videos_per_class, num_frames=12, size=64, fps=8.0, seed=0
+):
     """Writes a balanced split of real video files and its manifest.
 
     Videos go to `out_dir/split/<class>_<n>.mp4` (OpenCV, MPEG-4) and the
@@ -160,9 +159,11 @@ def write_synthetic_videos(out_dir, split, videos_per_class, num_frames=12, size
     for number in range(videos_per_class):
         for label, name in enumerate(CLASS_NAMES):
             path = os.path.join(split, f"{name.replace(' ', '_')}_{number:04d}.mp4")
-            data.write_video(os.path.join(out_dir, path),
-                             synthetic_clip(label, rng, num_frames, size), fps)
+            data.write_video(
+                os.path.join(out_dir, path), synthetic_clip(label, rng, num_frames, size), fps
+            )
             info = data.probe(os.path.join(out_dir, path))
             entries.append(data.VideoEntry(path, info.num_frames, info.fps, label))
-    return data.write_manifest(os.path.join(out_dir, f"{split}.jsonl"), entries, CLASS_NAMES,
-                               out_dir)
+    return data.write_manifest(
+        os.path.join(out_dir, f"{split}.jsonl"), entries, CLASS_NAMES, out_dir
+    )

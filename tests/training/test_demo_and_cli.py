@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mvf import data
+from keras_mvf.training.demo import pair_accuracy
 from keras_mvf.training.synthetic import (
     CLASS_NAMES,
     CLASS_PAIRS,
@@ -25,6 +26,14 @@ def test_second_class_of_a_pair_is_the_first_played_backwards(pair):
     backward = synthetic_clip(2 * pair + 1, np.random.default_rng(pair), 12, 32)
     np.testing.assert_array_equal(backward, forward[::-1])
     assert np.abs(forward[0].astype(int) - forward[-1]).mean() > 1  # the clip does change
+
+
+def test_pair_accuracy_counts_either_class_of_the_pair():
+    confusion = np.zeros((4, 4), int)
+    confusion[0, 1] = 3  # reversed direction: right pair
+    confusion[1, 1] = 1
+    confusion[2, 0] = 4  # wrong pair
+    assert pair_accuracy(confusion) == pytest.approx(0.5)
 
 
 def _bright(clip):
@@ -65,16 +74,22 @@ def test_write_synthetic_videos_indexes_real_videos(tmp_path):
         assert np.abs(decoded.astype(np.float32) - written).mean() < 10  # MPEG-4 is lossy
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
+def run_demo_quick(out):
     result = subprocess.run(
         [sys.executable, "-m", "keras_mvf", "demo", "--quick", "--out", str(out)],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return out, result.stdout
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo_quick(out)
 
 
 def test_demo_quick_prints_table_and_saves(demo):
@@ -82,17 +97,21 @@ def test_demo_quick_prints_table_and_saves(demo):
     for line_start in ("C2D ", "MVFNet ", "chance "):
         assert any(line.startswith(line_start) for line in stdout.splitlines()), stdout
     assert "10.0%" in stdout  # chance with 10 classes
+    assert "right pair" in stdout  # the table's column
     assert (out / "training_curves.png").stat().st_size > 1000
     assert (out / "mvfnet" / "model.keras").exists()
     predicted = stdout.split("Held-out video")[1].splitlines()[1:6]
-    assert len(predicted) == 5 and all(line.split("%")[1].strip() in CLASS_NAMES
-                                       for line in predicted)
+    assert len(predicted) == 5 and all(
+        line.split("%")[1].strip() in CLASS_NAMES for line in predicted
+    )
 
 
 def run_cli(*args):
     result = subprocess.run(
         [sys.executable, "-m", "keras_mvf", *args],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -103,9 +122,22 @@ def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path):
     out, _ = demo
     model = str(out / "mvfnet" / "model.keras")
     manifest = str(out / "videos" / "val.jsonl")
-    stdout = run_cli("evaluate", model, "--data", manifest, "--protocol", "accurate",
-                     "--clips", "2", "--sampling", "uniform", "--short-side", "32",
-                     "--out", str(tmp_path / "eval"))
+    stdout = run_cli(
+        "evaluate",
+        model,
+        "--data",
+        manifest,
+        "--protocol",
+        "accurate",
+        "--clips",
+        "2",
+        "--sampling",
+        "uniform",
+        "--short-side",
+        "32",
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert "6 view(s)" in stdout
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     with open(tmp_path / "eval" / "predictions.csv", newline="") as file:
@@ -121,11 +153,29 @@ def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path):
 def test_extract_features(demo, tmp_path):
     out, _ = demo
     path = tmp_path / "features.npz"
-    run_cli("extract-features", str(out / "mvfnet" / "model.keras"), "--data",
-            str(out / "videos" / "val.jsonl"), "--out", str(path), "--sampling", "uniform",
-            "--short-side", "32")
+    run_cli(
+        "extract-features",
+        str(out / "mvfnet" / "model.keras"),
+        "--data",
+        str(out / "videos" / "val.jsonl"),
+        "--out",
+        str(path),
+        "--sampling",
+        "uniform",
+        "--short-side",
+        "32",
+    )
     with np.load(path) as arrays:
         assert arrays["features"].shape == (20, 2048 // 4)  # base width 16: 4 * 8 * 16
         assert arrays["features"].dtype == np.float32
         assert list(arrays["classes"]) == list(CLASS_NAMES)
         assert len(arrays["videos"]) == 20
+
+
+def test_demo_run_again_in_the_same_folder_starts_afresh(demo):
+    out, _ = demo
+    stdout = run_demo_quick(out)
+    assert f"Replacing {out / 'mvfnet'} from an earlier run" in stdout
+    with open(out / "mvfnet" / "log.csv", newline="") as file:
+        assert len(list(csv.DictReader(file))) == 1  # trained its one epoch, not resumed
+    assert any(line.startswith("MVFNet ") for line in stdout.splitlines()), stdout
