@@ -14,16 +14,15 @@ import time
 
 import numpy as np
 
-# Sizes of the full and `--quick` runs. The full run takes a few minutes on a
-# 2-core CPU; `video_frames` = 12 keeps test-time frame sampling symmetric in
-# time (see `write_synthetic_videos`).
+# Sizes of the full and `--quick` runs. The full run takes 4 to 5 minutes on a
+# busy 2-core CPU (README) and shows the gap; `--quick` only exercises the steps.
 SETTINGS = {
     "full": {"size": 48, "train_per_class": 100, "val_per_class": 20, "epochs": 8},
     "quick": {"size": 32, "train_per_class": 4, "val_per_class": 2, "epochs": 1},
 }
-NUM_FRAMES = 8
-VIDEO_FRAMES = 12
-MVF_ALPHA = 0.5
+NUM_FRAMES = 8  # frames per clip the models see
+VIDEO_FRAMES = 12  # frames per video: keeps test-time sampling symmetric in time
+MVF_ALPHA = 0.5  # the Something-Something setting
 
 
 def demo_model(temporal_module, **kwargs):
