@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mvf import data
-from keras_mvf.training.demo import pair_accuracy
+from keras_mvf.training.demo import NUM_FRAMES, VIDEO_FRAMES, pair_accuracy
 from keras_mvf.training.synthetic import (
     CLASS_NAMES,
     CLASS_PAIRS,
@@ -26,6 +26,12 @@ def test_second_class_of_a_pair_is_the_first_played_backwards(pair):
     backward = synthetic_clip(2 * pair + 1, np.random.default_rng(pair), 12, 32)
     np.testing.assert_array_equal(backward, forward[::-1])
     assert np.abs(forward[0].astype(int) - forward[-1]).mean() > 1  # the clip does change
+
+
+def test_demo_test_frames_are_the_same_set_in_a_clip_and_its_reversal():
+    # So C2D, which sees an unordered set of frames, gets no hint of the direction.
+    indices = data.uniform_indices(VIDEO_FRAMES, NUM_FRAMES, training=False)[0]
+    assert sorted(VIDEO_FRAMES - 1 - indices) == sorted(indices)
 
 
 def test_pair_accuracy_counts_either_class_of_the_pair():
