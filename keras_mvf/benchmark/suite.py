@@ -461,24 +461,27 @@ class Suite:
             )
         return section
 
+    def compare_resnets(self, factory, configs, gpu_memory=False):
+        """`{(batch, xla): {model: Measured}}`: the `RESNETS` compared per configuration."""
+        options = self.options
+        return {
+            (batch, xla): compare(
+                {
+                    name: (factory, (name, self.scale, batch, xla, options.threads, options.device))
+                    for name in RESNETS
+                },
+                options.runs,
+                gpu_memory,
+            )
+            for batch, xla in configs
+        }
+
     def inference_results(self):
-        """`{(batch, xla): {model: Measured}}` for section 1, measured once for sections 1 and 6."""
+        """Section 1's measurements, made once for sections 1 and 6."""
         if self._inference is None:
-            options = self.options
-            self._inference = {
-                (batch, xla): compare(
-                    {
-                        name: (
-                            keras_inference,
-                            (name, self.scale, batch, xla, options.threads, options.device),
-                        )
-                        for name in RESNETS
-                    },
-                    options.runs,
-                    gpu_memory=options.device == "gpu",
-                )
-                for batch, xla in self.scale.inference
-            }
+            self._inference = self.compare_resnets(
+                keras_inference, self.scale.inference, gpu_memory=self.options.device == "gpu"
+            )
         return self._inference
 
     def section_inference(self):
@@ -496,20 +499,7 @@ class Suite:
         )
 
     def section_training(self):
-        options = self.options
-        results = {
-            (batch, xla): compare(
-                {
-                    name: (
-                        keras_training,
-                        (name, self.scale, batch, xla, options.threads, options.device),
-                    )
-                    for name in RESNETS
-                },
-                options.runs,
-            )
-            for batch, xla in self.scale.training
-        }
+        results = self.compare_resnets(keras_training, self.scale.training)
         return Section(
             f"Training step: clips of {self.clip}, median ms per step",
             tables=[_comparison_table(results, self.scale.training)],
