@@ -60,6 +60,26 @@ def test_pyav_seeks_to_keyframes_and_checks_timestamps(videos, container):
     np.testing.assert_array_equal(np.stack([decoded[i] for i in wanted]), full[wanted])
 
 
+@pytest.mark.parametrize("container", ["avi", "mp4", "mkv"])
+def test_mpeg4_with_b_frames(tmp_path, container):
+    """Xvid-style MPEG-4 with B-frames (as in UCF-101 / HMDB-51 AVIs): seeks stay exact."""
+    path = str(tmp_path / f"b.{container}")
+    with av.open(path, "w") as file:
+        stream = file.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size, stream.codec_context.max_b_frames = 10, 2
+        for frame in make_frames(40):
+            file.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        file.mux(stream.encode())
+    full = read_all_frames(path)
+    wanted = [1, 2, 14, 25, 38]
+    with av.open(path) as file:
+        decoded = video._read_seeking(file, video._video_stream(file, path), wanted, path)
+    assert decoded is not None
+    np.testing.assert_array_equal(np.stack([decoded[i] for i in wanted]), full[wanted])
+    np.testing.assert_array_equal(read_frames(path, [39, 0, 21], "pyav"), full[[39, 0, 21]])
+
+
 def test_variable_frame_rate(tmp_path):
     """Frame numbers follow the decode order whatever the gaps; fps is the average rate."""
     frames = make_frames(40)
