@@ -34,9 +34,11 @@ _PYAV_CODECS = {
     "mp4v": "mpeg4",
     "XVID": "mpeg4",
     "VP80": "libvpx",
+    "VP90": "libvpx-vp9",
     "FFV1": "ffv1",
 }
-_H264_FOURCCS = ("avc1", "H264")
+# Codes OpenCV's wheels cannot encode: always written with PyAV.
+_PYAV_ONLY_FOURCCS = ("avc1", "H264", "VP90")
 
 
 class VideoError(IOError):
@@ -418,9 +420,10 @@ def write_video(path, frames, fps=30.0, fourcc=None, timestamps=None, keyframe_i
     .avi/.mkv, VP8 for .webm. Grayscale `(T, H, W)` or `(T, H, W, 1)` frames
     make a grayscale video. Height and width must be even: the encoders would
     silently drop the odd row or column. OpenCV writes the file, except for
-    H.264 (`fourcc="avc1"`; OpenCV's wheels have no H.264 encoder), variable
-    frame rates (`timestamps`) and a set `keyframe_interval`, which PyAV
-    (libx264 for H.264, with its default B-frames) writes.
+    H.264 (`fourcc="avc1"`; OpenCV's wheels have no H.264 encoder), VP9
+    (`"VP90"`, as Something-Something V2 ships), variable frame rates
+    (`timestamps`) and a set `keyframe_interval`, which PyAV (libx264 for
+    H.264, with its default B-frames) writes.
 
     Args:
         path: output file; the extension picks the container.
@@ -458,7 +461,7 @@ def write_video(path, frames, fps=30.0, fourcc=None, timestamps=None, keyframe_i
             f"Received: frames with shape={frames.shape}"
         )
     fourcc = fourcc or _FOURCC_BY_EXTENSION[extension]
-    if fourcc in _H264_FOURCCS or timestamps is not None or keyframe_interval is not None:
+    if fourcc in _PYAV_ONLY_FOURCCS or timestamps is not None or keyframe_interval is not None:
         return _write_pyav(path, frames, fps, fourcc, timestamps, keyframe_interval)
     writer = cv2.VideoWriter(
         os.fspath(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height), is_color
@@ -477,8 +480,8 @@ def _write_pyav(path, frames, fps, fourcc, timestamps, keyframe_interval):
     """`write_video` with PyAV, in yuv420p."""
     av = _import_pyav()
     if av is None:
-        raise ImportError("Writing H.264, variable frame rates or a keyframe interval needs "
-                          "PyAV: pip install av")
+        raise ImportError("Writing H.264, VP9, variable frame rates or a keyframe interval "
+                          "needs PyAV: pip install av")
     if fourcc not in _PYAV_CODECS:
         raise ValueError(f"`fourcc` must be one of {sorted(_PYAV_CODECS)} to write with PyAV. "
                          f"Received: fourcc={fourcc!r}")

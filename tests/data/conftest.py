@@ -33,10 +33,10 @@ def write_frame_folder(directory, frames, template="img_{:05d}.jpg", start_index
 
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory):
-    """One 40-frame video per container and H.264, a truncated and a zero-byte file.
+    """One 40-frame video per container, H.264 and VP9, a truncated and a zero-byte file.
 
-    The H.264 files (libx264 through PyAV, with B-frames) have a keyframe every
-    10 frames, so reads seek; OpenCV's MPEG-4 has one every 12.
+    The H.264 (libx264 through PyAV, with B-frames) and VP9 files have a
+    keyframe every 10 frames, so reads seek; OpenCV's MPEG-4 has one every 12.
     """
     root = tmp_path_factory.mktemp("videos")
     frames = make_frames(40)
@@ -45,6 +45,8 @@ def videos(tmp_path_factory):
     for ext in ("mp4", "mkv"):
         paths[f"h264.{ext}"] = write_video(str(root / f"h264.{ext}"), frames, fps=25,
                                            fourcc="avc1", keyframe_interval=10)
+    paths["vp9.webm"] = write_video(str(root / "vp9.webm"), frames, fps=25, fourcc="VP90",
+                                    keyframe_interval=10)
     with open(paths["avi"], "rb") as file:
         data = file.read()
     paths["truncated"] = str(root / "truncated.avi")
