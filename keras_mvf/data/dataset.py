@@ -25,7 +25,7 @@ from keras_mvf.data.video import read_frames, read_image_frames
 
 logger = logging.getLogger("keras_mvf.data")
 
-# Bad videos in a row a training element may replace before the epoch fails.
+# Bad videos in a row an element may replace before the iteration fails.
 _MAX_SUBSTITUTES = 10
 
 
