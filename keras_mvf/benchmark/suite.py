@@ -87,11 +87,7 @@ QUICK = Scale(
 )
 
 # The registry's c2d50, tsm50 and mvfnet50 ("keras" layout); `Scale.blocks` sets the depth.
-RESNETS = {
-    "C2D-50": {"temporal_module": None},
-    "TSM-50": {"temporal_module": "tsm", "stages": (2, 3, 4, 5)},
-    "MVFNet-50": {"temporal_module": "mvf"},
-}
+RESNETS = {"C2D-50": "c2d50", "TSM-50": "tsm50", "MVFNet-50": "mvfnet50"}  # -> registry names
 PYTORCH_BATCH = 1
 TFLITE_VARIANTS = {
     "MVF float32": ("mvfnet_mobilenetv2", None),
@@ -148,16 +144,16 @@ def configure_keras(threads, device):
 
 def keras_resnet(name, scale, layout=None):
     """One of `RESNETS` at `scale`, random weights."""
-    from keras_mvf.models.resnet import ResNetVideo
+    from keras_mvf.models.registry import create_model
 
-    return ResNetVideo(
-        scale.blocks,
+    return create_model(
+        RESNETS[name],
+        block_counts=scale.blocks,
         num_classes=scale.classes,
         num_frames=scale.frames,
         input_shape=(scale.size, scale.size, 3),
         base_width=scale.width,
         layout=layout,
-        **RESNETS[name],
     )
 
 
@@ -189,7 +185,7 @@ def torch_inference(reference_path, name, scale, batch, threads, device):
     torch.set_num_interop_threads(1)
     reference = load_reference(reference_path)
     model = reference.MVFNet(scale.blocks, scale.frames, scale.classes, width=scale.width)
-    if RESNETS[name]["temporal_module"] is None:
+    if RESNETS[name] == "c2d50":
         # C2D: the reference's ResNet without MVF layers.
         model.backbone = reference.ResNet(
             scale.blocks, scale.frames, mvf_layers=(), width=scale.width

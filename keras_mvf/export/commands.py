@@ -29,9 +29,10 @@ def register(subparsers):
     export.add_argument("--quantization", choices=("float16", "dynamic", "int8"), default=None,
                         help="TFLite quantization (default: float32)")
     export.add_argument("--calibration-manifest",
-                        help="int8: manifest (`keras-mvf data index`) whose videos or frame folders calibrate")
+                        help="int8: manifest (`keras-mvf data index`) whose videos or frame "
+                             "folders calibrate")
     export.add_argument("--calibration-clips", type=int, default=32,
-                        help="int8: how many videos of the manifest to take one clip from")
+                        help="int8: how many manifest entries to take one clip from")
     _add_sampling_arguments(export)
     export.set_defaults(run=run_export)
 

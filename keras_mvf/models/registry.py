@@ -7,7 +7,8 @@ RESNET_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
 def _resnet(depth, **defaults):
-    return lambda **kwargs: ResNetVideo(RESNET_BLOCKS[depth], **{**defaults, **kwargs})
+    defaults = {"block_counts": RESNET_BLOCKS[depth], **defaults}
+    return lambda **kwargs: ResNetVideo(**{**defaults, **kwargs})
 
 
 def _mobilenet_v2(**defaults):
@@ -52,7 +53,8 @@ def create_model(name, **kwargs):
     """Builds a registered model; keyword arguments override the configuration's defaults.
 
     Unlike the `MVFNet50`-style factories, the backbone is randomly initialised
-    unless `backbone_weights` is given.
+    unless `backbone_weights` is given. ResNet configurations also take
+    `block_counts` (e.g. `(1, 1, 1, 1)` for a tiny test network).
     """
     if name not in MODELS:
         raise ValueError(

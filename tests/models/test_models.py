@@ -221,3 +221,11 @@ def test_trains_with_fit():
     model.fit(clips(), np.array([1, 3]), epochs=2, verbose=0)
     unchanged = [w.path for a, w in zip(before, weights, strict=True) if np.allclose(a, w.numpy())]
     assert not unchanged
+
+
+def test_registry_resnets_take_block_counts():
+    model = keras_mvf.create_model(
+        "tsm50", block_counts=(1, 1, 1, 1), num_frames=2, num_classes=CLASSES,
+        input_shape=(SIZE, SIZE, 3),
+    )
+    assert sum(isinstance(layer, TemporalShift) for layer in model.layers) == 4
