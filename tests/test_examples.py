@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from keras_mvf.data import write_video
 
@@ -50,9 +49,6 @@ def test_kinetics_example_shows_its_usage():
     assert "--batch-size" in result.stdout
 
 
-# The validation set drops unreadable videos, so its length is unknown and Keras warns when
-# it ends; in a notebook that is a printed warning (open data-pipeline work, see the notes).
-@pytest.mark.filterwarnings("ignore:Your input ran out of data")
 def test_colab_notebook_runs_with_tiny_parameters(tmp_path, monkeypatch):
     """Runs the notebook's code cells in order, minus the pip install, with tiny parameters."""
     notebook = json.loads(Path("examples/colab_finetune.ipynb").read_text())

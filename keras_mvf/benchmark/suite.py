@@ -638,8 +638,9 @@ class Suite:
             title,
             tables=[(["codec", "sampling", "method", "clips/s/core"], table)],
             notes=[
-                "`keras_mvf.benchmark.data.measure`: 8-frame clips, 224 crop and flip; selective "
-                "and naive decoding on one thread, `build_dataset` on all cores (see *Video data*)."
+                "`keras_mvf.benchmark.data.measure`: 8-frame clips, 224 crop and flip; "
+                "keyframe_seek (PyAV), selective (OpenCV) and naive decoding on one thread, "
+                "`build_dataset` (dense clips) on all cores (see *Video data*)."
             ],
         )
 
