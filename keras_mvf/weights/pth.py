@@ -178,10 +178,10 @@ def _read_legacy(path):
         header = _RestrictedUnpickler(file)
         try:
             magic = header.load()
-        except (pickle.UnpicklingError, EOFError, ValueError) as error:
-            if isinstance(error, UnsafeCheckpointError):
-                raise
-            raise ValueError(f"{path} is not a PyTorch checkpoint ({error}).") from error
+        except UnsafeCheckpointError:
+            raise
+        except Exception as error:  # other bytes fail in many ways: EOF, bad opcode, overflow
+            raise ValueError(f"{path} is not a PyTorch checkpoint ({error!r}).") from error
         if magic != LEGACY_MAGIC_NUMBER:
             raise ValueError(
                 f"{path} is not a PyTorch checkpoint: it is neither a zip archive nor starts "

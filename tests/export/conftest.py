@@ -59,7 +59,7 @@ def trained(tmp_path_factory):
     clips, classes = make_clips(192, seed=0)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy",
                   jit_compile=False)
-    model.fit(clips.astype("float32"), classes, batch_size=16, epochs=5, verbose=0)
+    model.fit(clips.astype("float32"), classes, batch_size=16, epochs=10, verbose=0)
     path = os.path.join(tmp_path_factory.mktemp("trained"), "tiny_mvf.keras")
     model.save(path)
     return model, path

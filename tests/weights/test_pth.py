@@ -1,7 +1,6 @@
 """The torch-free `.pth` reader against files written by `torch.save`."""
 
 import collections
-import os
 import pickle
 import subprocess
 import sys
@@ -73,9 +72,16 @@ def test_not_a_state_dict(tmp_path):
     torch.save({"meta": {"epoch": 1}}, tmp_path / "meta.pth")
     with pytest.raises(ValueError, match="holds no state dict"):
         read_state_dict(tmp_path / "meta.pth")
-    (tmp_path / "noise.pth").write_bytes(os.urandom(256))
-    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
-        read_pth(tmp_path / "noise.pth")
+    not_checkpoints = {
+        "noise": np.random.default_rng(0).bytes(256),
+        "empty": b"",
+        # A pickle opcode announcing a bytearray longer than any machine allows.
+        "huge": b"\x80\x05\x96" + b"\xff" * 8,
+    }
+    for name, content in not_checkpoints.items():
+        (tmp_path / f"{name}.pth").write_bytes(content)
+        with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
+            read_pth(tmp_path / f"{name}.pth")
 
 
 class _Payload:
