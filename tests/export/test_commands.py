@@ -67,7 +67,7 @@ def test_predict_each_format(format, files, capsys):
 
 def test_predict_json_reports_unreadable_videos_and_goes_on(files, tmp_path):
     broken = tmp_path / "broken.mp4"
-    broken.write_bytes(os.urandom(2048))
+    broken.write_bytes(np.random.default_rng(0).bytes(2048))
     missing = tmp_path / "missing.mp4"
     run = subprocess.run(
         [KERAS_MVF, "predict", str(broken), files["red"], str(missing),
