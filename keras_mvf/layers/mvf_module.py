@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_mvf.layers.channel_split import is_split_shape
+
 VIEWS = ("thw", "th", "tw", "t")
 
 
@@ -25,6 +27,12 @@ class MVFModule(keras.layers.Layer):
     are one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
     kernels.
 
+    It also takes its input already split into channel pieces,
+    `[processed, passed]` with `processed` holding `int(channels * alpha)`
+    channels, and then returns `[fused, passed]` without concatenating: the
+    ResNet builder keeps activations split this way so that no block copies them
+    (see `keras_mvf.layers.channel_split`).
+
     Args:
         num_frames: int, frames per clip folded into the batch dimension.
         alpha: float in (0, 1], fraction of channels processed. Defaults to `0.125`.
@@ -41,10 +49,11 @@ class MVFModule(keras.layers.Layer):
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Input shape:
-        4D tensor `(batch * num_frames, height, width, channels)`.
+        4D tensor `(batch * num_frames, height, width, channels)`, or its
+        channel pieces `[processed, passed]`.
 
     Output shape:
-        Same as the input.
+        Same as the input (a list of two pieces for a list).
 
     Example:
 
@@ -95,7 +104,8 @@ class MVFModule(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        channels = input_shape[-1]
+        split = is_split_shape(input_shape)
+        channels = sum(shape[-1] for shape in input_shape) if split else input_shape[-1]
         if channels is None:
             raise ValueError(
                 f"MVFModule needs a known channel count. Received: input_shape={input_shape}"
@@ -105,6 +115,11 @@ class MVFModule(keras.layers.Layer):
             raise ValueError(
                 f"`alpha` * channels must be at least 1 channel. Received: alpha={self.alpha} "
                 f"with {channels} input channels"
+            )
+        if split and input_shape[0][-1] != self.channels:
+            raise ValueError(
+                f"MVFModule with alpha={self.alpha} on {channels} channels processes "
+                f"{self.channels}; the first channel piece has {input_shape[0][-1]}"
             )
         # Kaiming normal, fan_out mode, as the release initialises its Conv3d kernels.
         init = keras.initializers.RandomNormal(
@@ -130,7 +145,7 @@ class MVFModule(keras.layers.Layer):
             if self.learnable_view_weights
             else None
         )
-        self.bn.build((*input_shape[:-1], self.channels))
+        self.bn.build((*(input_shape[0] if split else input_shape)[:-1], self.channels))
 
     def _view_kernels(self, dtype):
         """The (T, H, W) 1D kernels as `dtype` tensors, scaled by the view weights;
@@ -165,7 +180,8 @@ class MVFModule(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         k = self.channels
-        processed, passed = inputs[..., :k], inputs[..., k:]
+        split = isinstance(inputs, (list, tuple))
+        processed, passed = inputs if split else (inputs[..., :k], inputs[..., k:])
         dtype = processed.dtype
         t_kernel, h_kernel, w_kernel = self._view_kernels(dtype)
 
@@ -178,11 +194,13 @@ class MVFModule(keras.layers.Layer):
             spatial_kernel = self._spatial_kernel(h_kernel, w_kernel)
             out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
 
-        out = keras.activations.hard_silu(self.bn(out, training=training))
-        return ops.concatenate([ops.cast(out, inputs.dtype), passed], axis=-1)
+        out = ops.cast(keras.activations.hard_silu(self.bn(out, training=training)), passed.dtype)
+        if split:
+            return [out, passed]
+        return ops.concatenate([out, passed], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        return list(input_shape) if is_split_shape(input_shape) else input_shape
 
     def get_config(self):
         return {

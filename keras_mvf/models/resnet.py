@@ -3,47 +3,75 @@
 import keras
 from keras import layers
 
+from keras_mvf.layers import MVFModule
+from keras_mvf.layers.channel_split import (
+    ChannelSplitBatchNormalization,
+    ChannelSplitConv2D,
+    SplitChannels,
+)
 from keras_mvf.models import video
 
 LAYOUTS = ("keras", "pytorch")
 
 
-def _conv(x, filters, kernel_size, stride, layout, name):
-    """A conv whose stride-2 padding is symmetric in the "pytorch" layout, as PyTorch pads."""
+def _conv(x, filters, kernel_size, stride, layout, name, output_splits=None):
+    """A conv whose stride-2 padding is symmetric in the "pytorch" layout, as PyTorch pads.
+
+    Channel pieces in (a list) or out (`output_splits`) take a `ChannelSplitConv2D`.
+    """
     if stride > 1 and kernel_size > 1 and layout == "pytorch":
         x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         padding = "valid"
     else:
         padding = "same"
-    return layers.Conv2D(
+    split = isinstance(x, list) or output_splits is not None
+    conv = ChannelSplitConv2D if split else layers.Conv2D
+    kwargs = {"output_splits": output_splits} if split else {}
+    return conv(
         filters,
         kernel_size,
         strides=stride,
         padding=padding,
         use_bias=layout == "keras",
         name=f"{name}_conv",
+        **kwargs,
     )(x)
 
 
 def _batch_norm(x, layout, name):
     # Keras Applications' ResNet uses eps 1.001e-5; the PyTorch release uses 1e-5.
     epsilon = 1.001e-5 if layout == "keras" else 1e-5
-    return layers.BatchNormalization(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
+    norm = ChannelSplitBatchNormalization if isinstance(x, list) else layers.BatchNormalization
+    return norm(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
 
 
-def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name):
+def mvf_split(channels, alpha):
+    """`[processed, passed]` channel counts of an MVF module, or None if one would be empty."""
+    processed = int(channels * alpha)
+    return [processed, channels - processed] if 0 < processed < channels else None
+
+
+def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name, output_splits=None):
     """ResNet bottleneck block, with an optional temporal module before its first conv.
 
     The "keras" layout strides the first 1x1 conv (Keras Applications); the
     "pytorch" layout strides the 3x3 conv (torchvision and the MVFNet release).
+    An MVF block keeps its input as channel pieces `[processed, passed]` (it
+    may receive them so), and `output_splits` returns the output as pieces of
+    those sizes for the next MVF block; see `keras_mvf.layers.channel_split`.
     """
+    module = temporal(name) if temporal is not None else None
+    if isinstance(module, MVFModule) and not isinstance(x, list):
+        split = mvf_split(x.shape[-1], module.alpha)
+        if split is not None:
+            x = SplitChannels(split, name=f"{name}_split")(x)
     if conv_shortcut:
-        shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0")
+        shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0", output_splits)
         shortcut = _batch_norm(shortcut, layout, f"{name}_0")
     else:
         shortcut = x
-    if temporal is not None:
-        x = temporal(name)(x)
+    if module is not None:
+        x = module(x)
     stride1, stride3 = (stride, 1) if layout == "keras" else (1, stride)
     x = _conv(x, filters, 1, stride1, layout, f"{name}_1")
     x = _batch_norm(x, layout, f"{name}_1")
@@ -51,10 +79,20 @@ def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name):
     x = _conv(x, filters, 3, stride3, layout, f"{name}_2")
     x = _batch_norm(x, layout, f"{name}_2")
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = _conv(x, 4 * filters, 1, 1, layout, f"{name}_3")
+    x = _conv(x, 4 * filters, 1, 1, layout, f"{name}_3", output_splits)
     x = _batch_norm(x, layout, f"{name}_3")
-    x = layers.Add(name=f"{name}_add")([shortcut, x])
-    return layers.Activation("relu", name=f"{name}_out")(x)
+    if output_splits is None:
+        if isinstance(shortcut, list):
+            shortcut = layers.Concatenate(name=f"{name}_merge")(shortcut)
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+        return layers.Activation("relu", name=f"{name}_out")(x)
+    pieces = zip(shortcut, x, strict=True)
+    return [
+        layers.Activation("relu", name=f"{name}_out{i}")(
+            layers.Add(name=f"{name}_add{i}")([piece_shortcut, piece])
+        )
+        for i, (piece_shortcut, piece) in enumerate(pieces)
+    ]
 
 
 def ResNetVideo(
@@ -172,18 +210,26 @@ def ResNetVideo(
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    for stage, count in zip((2, 3, 4, 5), block_counts, strict=True):
-        filters = base_width * 2 ** (stage - 2)
-        for block in range(1, count + 1):
-            x = bottleneck_block(
-                x,
-                filters,
-                stride=2 if block == 1 and stage > 2 else 1,
-                conv_shortcut=block == 1,
-                temporal=temporal if stage in stages else None,
-                layout=layout,
-                name=f"conv{stage}_block{block}",
-            )
+    blocks = [
+        (stage, block, base_width * 2 ** (stage - 2))
+        for stage, count in zip((2, 3, 4, 5), block_counts, strict=True)
+        for block in range(1, count + 1)
+    ]
+    mvf_stages = set(stages) if temporal_module == "mvf" and temporal is not None else set()
+    for i, (stage, block, filters) in enumerate(blocks):
+        # Between MVF blocks the activations stay split, as the next MVF module takes them.
+        next_stage = blocks[i + 1][0] if i + 1 < len(blocks) else None
+        stays_split = stage in mvf_stages and next_stage in mvf_stages
+        x = bottleneck_block(
+            x,
+            filters,
+            stride=2 if block == 1 and stage > 2 else 1,
+            conv_shortcut=block == 1,
+            temporal=temporal if stage in stages else None,
+            layout=layout,
+            name=f"conv{stage}_block{block}",
+            output_splits=mvf_split(4 * filters, alpha) if stays_split else None,
+        )
     outputs = video.video_head(
         x, num_frames, include_top, pooling, num_classes, dropout, classifier_activation
     )

@@ -5,10 +5,18 @@ import math
 import keras
 
 from keras_mvf.layers import FoldFrames, MVFModule, UnfoldFrames
+from keras_mvf.layers.channel_split import merged_shape
 
 
 def _elements(shape):
     return math.prod(shape[1:])
+
+
+def _shape(tensors):
+    """The shape of a layer's input or output; of their concatenation for channel pieces."""
+    if isinstance(tensors, list):
+        return merged_shape([tensor.shape for tensor in tensors])
+    return tensors.shape
 
 
 def _layer_flops(layer, input_shape, output_shape):
@@ -57,8 +65,9 @@ def count_flops(model):
             frames = 1
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        input_shape = keras.tree.map_structure(lambda tensor: tensor.shape, layer.input)
-        output_shape = layer.output.shape
+        # Layers on channel pieces count as on their concatenation.
+        input_shape = _shape(layer.input)
+        output_shape = _shape(layer.output)
         if any(size is None for size in output_shape[1:]):
             raise ValueError(
                 "count_flops needs fixed frame sizes; build the model with "

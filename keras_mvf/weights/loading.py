@@ -83,7 +83,7 @@ def resolve_layout(layout, weights, backbone_weights):
 
 def _depth(model):
     blocks = sum(1 for layer in model.layers if layer.name.startswith("conv4_block")
-                 and layer.name.endswith("_out"))
+                 and layer.name.endswith("_1_conv"))
     return {6: 50, 23: 101}.get(blocks)
 
 

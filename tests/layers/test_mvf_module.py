@@ -155,3 +155,14 @@ def test_mixed_precision(policy):
     y = mixed(x, training=True)
     assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
     assert all(w.dtype == "float32" for w in mixed.weights)
+
+
+def test_channel_pieces_give_the_same_result_without_concatenating():
+    x = np.random.default_rng(5).normal(size=(2 * FRAMES, 5, 5, CHANNELS)).astype("float32")
+    layer = MVFModule(FRAMES, alpha=0.25)
+    full = keras.ops.convert_to_numpy(layer(x, training=False))
+    fused, passed = layer([x[..., :4], x[..., 4:]], training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused), full[..., :4], atol=1e-6)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(passed), x[..., 4:])
+    with pytest.raises(ValueError, match="processes 4; the first channel piece has 8"):
+        MVFModule(FRAMES, alpha=0.25)([x[..., :8], x[..., 8:]])

@@ -7,6 +7,7 @@ import pytest
 
 import keras_mvf
 from keras_mvf.layers import MVFModule, TemporalShift
+from keras_mvf.layers.channel_split import SplitChannels
 
 FRAMES, SIZE, CLASSES = 4, 32, 5
 
@@ -66,12 +67,38 @@ def test_temporal_modules_sit_where_spec_says(name, layer_class, count):
     found = [layer for layer in model.layers if isinstance(layer, layer_class)]
     assert len(found) == count
     for layer in found:
-        # The module feeds the block's first (1x1 expansion) conv.
+        # The module feeds the block's first (1x1 expansion) conv (as channel pieces in res4-5).
+        output = [id(tensor) for tensor in keras.tree.flatten(layer.output)]
         consumer = next(
-            other for other in model.layers if getattr(other, "input", None) is layer.output
+            other
+            for other in model.layers
+            if [id(tensor) for tensor in keras.tree.flatten(getattr(other, "input", []))] == output
         )
         assert consumer.name.endswith(("_1_conv", "expand")), consumer.name
 
+
+
+@pytest.mark.parametrize(
+    ("stages", "splits", "merges"),
+    [
+        ((4, 5), ["conv4_block1_split"], ["conv5_block3_merge"]),
+        ((3, 5), ["conv3_block1_split", "conv5_block1_split"],
+         ["conv3_block4_merge", "conv5_block3_merge"]),
+    ],
+)
+def test_resnet_activations_stay_split_between_mvf_blocks(stages, splits, merges):
+    # Speed: a stage of MVF blocks splits its input once and merges its output
+    # once, instead of every module slicing and concatenating the whole tensor.
+    model = keras_mvf.create_model(
+        "mvfnet50", num_frames=2, input_shape=(SIZE, SIZE, 3), stages=stages
+    )
+    modules = [layer for layer in model.layers if isinstance(layer, MVFModule)]
+    assert modules and all(isinstance(layer.input, list) for layer in modules)
+    assert [layer.name for layer in model.layers if isinstance(layer, SplitChannels)] == splits
+    concatenations = [
+        layer.name for layer in model.layers if isinstance(layer, keras.layers.Concatenate)
+    ]
+    assert concatenations == merges
 
 def test_mobilenet_modules_only_in_residual_expansion_blocks():
     model = keras_mvf.create_model("mvfnet_mobilenetv2", num_frames=2, input_shape=(SIZE, SIZE, 3))

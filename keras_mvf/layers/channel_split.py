@@ -1,0 +1,197 @@
+"""Layers that carry a tensor as channel pieces, so the MVF module never copies it.
+
+TensorFlow copies on every slice and concatenation along the channel axis. The
+MVF module processes the first `alpha` of the channels and passes the rest, so
+a plain implementation splits and re-concatenates the whole block input in
+every block: about half of the module's time at batch 1 and more at larger
+batches. The ResNet builder therefore keeps res4-5 activations as two tensors,
+`[processed, passed]`, from one block to the next. These layers are the
+standard ones on such a list of channel pieces, holding the very same weights
+(names and shapes) as their one-tensor parents, so checkpoints, ImageNet
+copies and `.weights.h5` files load unchanged.
+"""
+
+import itertools
+
+import keras
+from keras import ops
+
+
+def _pieces(inputs):
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _ranges(sizes):
+    """`[(start, stop)]` of consecutive channel pieces of the given sizes."""
+    stops = list(itertools.accumulate(sizes))
+    return list(zip([0, *stops[:-1]], stops, strict=True))
+
+
+def is_split_shape(shape):
+    """Whether `shape` is a list of the shapes of channel pieces (not one tensor's shape)."""
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and hasattr(shape[0], "__len__")
+
+
+def merged_shape(shapes):
+    """The shape of the concatenation of channel pieces (or of one tensor)."""
+    shapes = shapes if is_split_shape(shapes) else [shapes]
+    return (*shapes[0][:-1], sum(shape[-1] for shape in shapes))
+
+
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class SplitChannels(keras.layers.Layer):
+    """Splits the last axis into channel pieces of the given sizes.
+
+    Args:
+        sizes: list of ints, channels of each piece; they must add up to the
+            input's channels.
+        **kwargs: base layer keyword arguments.
+    """
+
+    def __init__(self, sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = list(sizes)
+
+    def build(self, input_shape):
+        if input_shape[-1] != sum(self.sizes):
+            raise ValueError(
+                f"SplitChannels sizes {self.sizes} must add up to the input's "
+                f"{input_shape[-1]} channels"
+            )
+
+    def call(self, inputs):
+        return [inputs[..., start:stop] for start, stop in _ranges(self.sizes)]
+
+    def compute_output_shape(self, input_shape):
+        return [(*input_shape[:-1], size) for size in self.sizes]
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes}
+
+
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class ChannelSplitConv2D(keras.layers.Conv2D):
+    """`Conv2D` whose input and output may be channel pieces.
+
+    The convolution of concatenated pieces is the sum of the convolutions of
+    each piece with its slice of the kernel, and an output piece is the
+    convolution with a slice of the kernel's output channels: no activation is
+    ever copied, only kernel slices (far smaller than activations).
+
+    Args:
+        output_splits: None for one output tensor, or a list of ints adding up
+            to `filters` for output pieces of those sizes.
+        *args, **kwargs: as `keras.layers.Conv2D`.
+
+    Input shape:
+        A 4D tensor or a list of 4D tensors, the channel pieces of the input.
+
+    Output shape:
+        A 4D tensor, or a list of them with `output_splits`.
+    """
+
+    def __init__(self, *args, output_splits=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if output_splits is not None and sum(output_splits) != self.filters:
+            raise ValueError(
+                f"`output_splits` must add up to filters={self.filters}. "
+                f"Received: output_splits={output_splits}"
+            )
+        self.output_splits = None if output_splits is None else list(output_splits)
+        self.input_spec = None
+
+    def build(self, input_shape):
+        super().build(merged_shape(input_shape))
+        self.input_spec = None
+
+    def call(self, inputs):
+        pieces = _pieces(inputs)
+        in_ranges = _ranges([piece.shape[-1] for piece in pieces])
+        out_ranges = _ranges(self.output_splits or [self.filters])
+        outputs = []
+        for out_start, out_stop in out_ranges:
+            kernel = self.kernel
+            if len(out_ranges) > 1:
+                kernel = kernel[..., out_start:out_stop]
+            output = None
+            for piece, (start, stop) in zip(pieces, in_ranges, strict=True):
+                piece_kernel = self._input_slice(kernel, start, stop) if len(pieces) > 1 else kernel
+                term = self.convolution_op(piece, piece_kernel)
+                output = term if output is None else output + term
+            if self.use_bias:
+                output = output + self.bias[out_start:out_stop]
+            outputs.append(self.activation(output))
+        return outputs if self.output_splits else outputs[0]
+
+    def _input_slice(self, kernel, start, stop):
+        """The kernel for input channels `start:stop`. A 1x1 kernel is sliced as the
+        leading axis of a matrix, which TensorFlow does without copying."""
+        if tuple(self.kernel_size) != (1, 1):
+            return kernel[:, :, start:stop, :]
+        rows = ops.reshape(kernel, kernel.shape[2:])[start:stop]
+        return ops.reshape(rows, (1, 1, stop - start, kernel.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(merged_shape(input_shape))
+        if not self.output_splits:
+            return shape
+        return [(*shape[:-1], size) for size in self.output_splits]
+
+    def get_config(self):
+        return {**super().get_config(), "output_splits": self.output_splits}
+
+
+@keras.saving.register_keras_serializable(package="keras_mvf")
+class ChannelSplitBatchNormalization(keras.layers.BatchNormalization):
+    """`BatchNormalization` (last axis) of channel pieces, each with its slice of
+    the parameters; training statistics are those of the concatenated channels.
+
+    Input shape:
+        A list of tensors, the channel pieces.
+
+    Output shape:
+        The same list of shapes.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.input_spec = None
+
+    def build(self, input_shape):
+        super().build(merged_shape(input_shape))
+        self.input_spec = None
+
+    def call(self, inputs, training=None):
+        # Statistics in float32 at least, as the parent computes them.
+        dtype = keras.backend.result_type(inputs[0].dtype, "float32")
+        pieces = [ops.cast(piece, dtype) for piece in inputs]
+        mean = ops.cast(self.moving_mean, dtype)
+        variance = ops.cast(self.moving_variance, dtype)
+        if training and self.trainable:
+            moments = [self._moments(piece, None) for piece in pieces]
+            batch_mean = ops.concatenate([m for m, _ in moments])
+            batch_variance = ops.concatenate([v for _, v in moments])
+            self.moving_mean.assign(mean * self.momentum + batch_mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                variance * self.momentum + batch_variance * (1.0 - self.momentum)
+            )
+            mean, variance = batch_mean, batch_variance
+        gamma = ops.cast(self.gamma, dtype)
+        beta = ops.cast(self.beta, dtype)
+        outputs = []
+        ranges = _ranges([piece.shape[-1] for piece in pieces])
+        for piece, (start, stop) in zip(pieces, ranges, strict=True):
+            output = ops.batch_normalization(
+                piece,
+                mean[start:stop],
+                variance[start:stop],
+                axis=-1,
+                offset=beta[start:stop],
+                scale=gamma[start:stop],
+                epsilon=self.epsilon,
+            )
+            outputs.append(ops.cast(output, self.compute_dtype))
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return list(input_shape)

@@ -1,0 +1,101 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_mvf.layers import MVFModule
+from keras_mvf.layers.channel_split import (
+    ChannelSplitBatchNormalization,
+    ChannelSplitConv2D,
+    SplitChannels,
+)
+
+SPLIT = [3, 13]
+CHANNELS = sum(SPLIT)
+
+
+def numpy(tensors):
+    return [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(tensors)]
+
+
+def clip_batch(seed, channels=CHANNELS):
+    return np.random.default_rng(seed).normal(size=(4, 6, 6, channels)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "strides", "use_bias", "in_split", "out_split"),
+    [
+        (1, 1, False, SPLIT, None),
+        (1, 2, True, SPLIT, [5, 3]),
+        (1, 1, True, None, [2, 6]),
+        (3, 2, False, SPLIT, [4, 4]),
+    ],
+)
+def test_conv_on_pieces_equals_conv_on_their_concatenation(
+    kernel_size, strides, use_bias, in_split, out_split
+):
+    x = clip_batch(0)
+    conv = keras.layers.Conv2D(8, kernel_size, strides=strides, padding="same", use_bias=use_bias)
+    conv.build(x.shape)
+    split = ChannelSplitConv2D(
+        8, kernel_size, strides=strides, padding="same", use_bias=use_bias, output_splits=out_split
+    )
+    pieces = SplitChannels(in_split)(x) if in_split else x
+    split.build([p.shape for p in pieces] if in_split else x.shape)
+    split.set_weights([w + 0.1 for w in conv.get_weights()])  # a non-zero bias, too
+    conv.set_weights(split.get_weights())
+    expected = keras.ops.convert_to_numpy(conv(x))
+    outputs = split(pieces)
+    assert isinstance(outputs, list) == bool(out_split)
+    np.testing.assert_allclose(np.concatenate(numpy(outputs), axis=-1), expected, atol=1e-5)
+    assert [w.shape for w in split.weights] == [w.shape for w in conv.weights]
+
+
+def test_batch_norm_on_pieces_trains_and_infers_as_on_their_concatenation():
+    x = clip_batch(1) * 3 + 1
+    norm = keras.layers.BatchNormalization(momentum=0.5)
+    split = ChannelSplitBatchNormalization(momentum=0.5)
+    pieces = SplitChannels(SPLIT)(x)
+    split.build([p.shape for p in pieces])
+    norm.build(x.shape)
+    rng = np.random.default_rng(2)
+    norm.set_weights([rng.normal(size=w.shape) for w in norm.get_weights()[:3]]
+                     + [rng.uniform(0.5, 2, size=norm.moving_variance.shape)])
+    split.set_weights(norm.get_weights())
+    for training in (True, False):
+        expected = keras.ops.convert_to_numpy(norm(x, training=training))
+        got = np.concatenate(numpy(split(pieces, training=training)), axis=-1)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        for ours, theirs in zip(split.weights, norm.weights, strict=True):
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+
+
+def test_pieces_under_mixed_precision():
+    x = clip_batch(3)
+    pieces = SplitChannels(SPLIT)(x)
+    conv = ChannelSplitConv2D(8, 1, output_splits=[2, 6], dtype="mixed_float16")
+    norm = ChannelSplitBatchNormalization(dtype="mixed_float16")
+    outputs = norm(conv(pieces), training=True)
+    assert [keras.backend.standardize_dtype(t.dtype) for t in outputs] == ["float16"] * 2
+    assert all(w.dtype == "float32" for w in conv.weights + norm.weights)
+
+
+def test_a_split_block_saves_and_loads(tmp_path):
+    inputs = keras.Input((6, 6, 16))
+    pieces = SplitChannels([2, 14])(inputs)
+    fused = MVFModule(2, alpha=0.125)(pieces)
+    x = ChannelSplitConv2D(16, 1, output_splits=[2, 14])(fused)
+    x = ChannelSplitBatchNormalization()(x)
+    outputs = keras.layers.Concatenate()(x)
+    model = keras.Model(inputs, outputs)
+    path = str(tmp_path / "split.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = clip_batch(4)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_bad_splits_name_the_sizes():
+    with pytest.raises(ValueError, match=r"\[3, 4\] must add up to the input's 16 channels"):
+        SplitChannels([3, 4])(clip_batch(5))
+    with pytest.raises(ValueError, match=r"add up to filters=8. Received: output_splits=\[3, 4\]"):
+        ChannelSplitConv2D(8, 1, output_splits=[3, 4])
