@@ -146,6 +146,9 @@ class ChannelSplitBatchNormalization(keras.layers.BatchNormalization):
     """`BatchNormalization` (last axis) of channel pieces, each with its slice of
     the parameters; training statistics are those of the concatenated channels.
 
+    Takes the arguments of `keras.layers.BatchNormalization` except `axis`,
+    `center`, `scale` and `renorm`, which keep their defaults.
+
     Input shape:
         A list of tensors, the channel pieces.
 
@@ -155,6 +158,12 @@ class ChannelSplitBatchNormalization(keras.layers.BatchNormalization):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        if self.axis != -1 or not (self.center and self.scale) or self.renorm:
+            raise ValueError(
+                "ChannelSplitBatchNormalization normalises the last axis with a scale and "
+                "an offset and no renorm. Received: "
+                f"axis={self.axis}, center={self.center}, scale={self.scale}, renorm={self.renorm}"
+            )
         self.input_spec = None
 
     def build(self, input_shape):

@@ -94,8 +94,10 @@ def test_a_split_block_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
 
 
-def test_bad_splits_name_the_sizes():
+def test_bad_arguments_name_what_was_received():
     with pytest.raises(ValueError, match=r"\[3, 4\] must add up to the input's 16 channels"):
         SplitChannels([3, 4])(clip_batch(5))
     with pytest.raises(ValueError, match=r"add up to filters=8. Received: output_splits=\[3, 4\]"):
         ChannelSplitConv2D(8, 1, output_splits=[3, 4])
+    with pytest.raises(ValueError, match="Received: axis=-1, center=True, scale=False"):
+        ChannelSplitBatchNormalization(scale=False)

@@ -77,7 +77,6 @@ def test_temporal_modules_sit_where_spec_says(name, layer_class, count):
         assert consumer.name.endswith(("_1_conv", "expand")), consumer.name
 
 
-
 @pytest.mark.parametrize(
     ("stages", "splits", "merges"),
     [
@@ -99,6 +98,7 @@ def test_resnet_activations_stay_split_between_mvf_blocks(stages, splits, merges
         layer.name for layer in model.layers if isinstance(layer, keras.layers.Concatenate)
     ]
     assert concatenations == merges
+
 
 def test_mobilenet_modules_only_in_residual_expansion_blocks():
     model = keras_mvf.create_model("mvfnet_mobilenetv2", num_frames=2, input_shape=(SIZE, SIZE, 3))
