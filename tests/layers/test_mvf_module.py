@@ -83,6 +83,8 @@ def test_processes_the_first_k_channels_and_passes_the_rest():
 
 
 def test_weights_per_view_and_initialisation():
+    # Seeded: the statistical bounds below would fail an unseeded draw now and then.
+    keras.utils.set_random_seed(0)
     layer = MVFModule(FRAMES, alpha=1.0)
     layer.build((FRAMES, 4, 4, 4096))
     names = sorted(w.path.split("/")[-1] for w in layer.trainable_weights)
