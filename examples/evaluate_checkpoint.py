@@ -21,10 +21,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     for protocol in ("fast", "accurate"):
-        results = evaluate(args.model, args.manifest, protocol=protocol, num_clips=args.clips,
-                           out_dir=args.out and f"{args.out}/{protocol}")
-        print(f"{protocol}: {results['views']} view(s), top-1 {results['top1']:.2%}, "
-              f"top-5 {results['top5']:.2%}, mean class {results['mean_class_accuracy']:.2%}")
+        results = evaluate(
+            args.model,
+            args.manifest,
+            protocol=protocol,
+            num_clips=args.clips,
+            out_dir=args.out and f"{args.out}/{protocol}",
+        )
+        print(
+            f"{protocol}: {results['views']} view(s), top-1 {results['top1']:.2%}, "
+            f"top-5 {results['top5']:.2%}, mean class {results['mean_class_accuracy']:.2%}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def index_folder(root, out_dir, val_every):
     splits = {"train": [], "val": []}
     for label, name in enumerate(classes):
         videos = sorted(
-            f for f in os.listdir(os.path.join(root, name))
+            f
+            for f in os.listdir(os.path.join(root, name))
             if os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS
         )
         for i, video in enumerate(videos):

@@ -31,11 +31,13 @@ def sample_clip(video, num_frames, size, frame_interval):
     from keras_mvf.data import probe, read_frames, sample_indices
     from keras_mvf.data.transforms import transform_clips
 
-    indices = sample_indices("dense", probe(video).num_frames, num_frames, frame_interval,
-                             training=False)
+    indices = sample_indices(
+        "dense", probe(video).num_frames, num_frames, frame_interval, training=False
+    )
     clips = read_frames(video, indices[0])[None]
-    views, _ = transform_clips(clips, training=False, rng=None, crop_size=size,
-                               short_side=round(size * 256 / 224))
+    views, _ = transform_clips(
+        clips, training=False, rng=None, crop_size=size, short_side=round(size * 256 / 224)
+    )
     return views[0]
 
 
@@ -43,8 +45,9 @@ def encode_jpeg(clip, quality=90):
     """JPEG bytes of every frame of an RGB clip."""
     encoded = []
     for frame in clip:
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, quality])
+        ok, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
         if not ok:
             raise ValueError("OpenCV could not encode a frame as JPEG.")
         encoded.append(data.tobytes())
@@ -120,8 +123,9 @@ def main(argv=None):
     parser.add_argument("--rest-url", default="http://localhost:8501")
     parser.add_argument("--grpc-target", default="localhost:8500")
     parser.add_argument("--model-name", default="mvf")
-    parser.add_argument("--signature", choices=("serving_default", "serving_jpeg"),
-                        default="serving_default")
+    parser.add_argument(
+        "--signature", choices=("serving_default", "serving_jpeg"), default="serving_default"
+    )
     parser.add_argument("--frames", type=int, default=8, help="the served model's num_frames")
     parser.add_argument("--size", type=int, default=224, help="the served model's frame size")
     parser.add_argument("--frame-interval", type=int, default=8)

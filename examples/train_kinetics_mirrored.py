@@ -23,8 +23,9 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/k400")
     parser.add_argument("--frames", type=int, default=8, help="clip length (4, 8 or 16)")
     parser.add_argument("--interval", type=int, default=8, help="frame interval (16, 8 or 4)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="global batch; default 8 per replica")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="global batch; default 8 per replica"
+    )
     parser.add_argument("--mixed-precision", action="store_true")
     args = parser.parse_args(argv)
 

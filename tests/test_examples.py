@@ -21,9 +21,25 @@ def test_finetune_then_evaluate(tmp_path):
             write_video(str(tmp_path / "videos" / name / f"v{i}.mp4"), frames, fps=10)
     run = tmp_path / "run"
     subprocess.run(
-        [sys.executable, "examples/finetune_folder.py", str(tmp_path / "videos"),
-         "--out", str(run), "--model", "mvfnet_mobilenetv2", "--frames", "4", "--size", "32",
-         "--batch-size", "2", "--epochs", "1", "--backbone-weights", "none"],
+        [
+            sys.executable,
+            "examples/finetune_folder.py",
+            str(tmp_path / "videos"),
+            "--out",
+            str(run),
+            "--model",
+            "mvfnet_mobilenetv2",
+            "--frames",
+            "4",
+            "--size",
+            "32",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "1",
+            "--backbone-weights",
+            "none",
+        ],
         check=True,
     )
     assert (run / "model.keras").exists()
@@ -32,9 +48,17 @@ def test_finetune_then_evaluate(tmp_path):
     assert len((run / "val.jsonl").read_text().splitlines()) == 1 + 2
 
     result = subprocess.run(
-        [sys.executable, "examples/evaluate_checkpoint.py", str(run / "model.keras"),
-         str(run / "val.jsonl"), "--out", str(tmp_path / "eval")],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "examples/evaluate_checkpoint.py",
+            str(run / "model.keras"),
+            str(run / "val.jsonl"),
+            "--out",
+            str(tmp_path / "eval"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert "fast: 1 view(s)" in result.stdout and "accurate: 30 view(s)" in result.stdout
     assert (tmp_path / "eval" / "accurate" / "predictions.csv").exists()
@@ -44,7 +68,9 @@ def test_kinetics_example_shows_its_usage():
     # Training it needs Kinetics and the ImageNet download; here only that it loads and parses.
     result = subprocess.run(
         [sys.executable, "examples/train_kinetics_mirrored.py", "--help"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert "--batch-size" in result.stdout
 
@@ -54,9 +80,16 @@ def test_colab_notebook_runs_with_tiny_parameters(tmp_path, monkeypatch):
     notebook = json.loads(Path("examples/colab_finetune.ipynb").read_text())
     cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
     assert cells[0].lstrip("# \n").count("%pip install") == 1
-    tiny = {"MODEL": "'mvfnet_mobilenetv2'", "BACKBONE_WEIGHTS": "None", "SIZE": "32",
-            "FRAMES": "4", "VIDEOS_PER_CLASS": "2", "BATCH_SIZE": "4", "EPOCHS": "1",
-            "DATA_DIR": repr(str(tmp_path / "data"))}
+    tiny = {
+        "MODEL": "'mvfnet_mobilenetv2'",
+        "BACKBONE_WEIGHTS": "None",
+        "SIZE": "32",
+        "FRAMES": "4",
+        "VIDEOS_PER_CLASS": "2",
+        "BATCH_SIZE": "4",
+        "EPOCHS": "1",
+        "DATA_DIR": repr(str(tmp_path / "data")),
+    }
     parameters = "\n".join(f"{name} = {value}" for name, value in tiny.items())
     assigned = {line.split("=")[0].strip() for line in cells[1].splitlines() if "=" in line}
     assert set(tiny) <= assigned

@@ -21,12 +21,15 @@ class MVFConv(nn.Module):
         self.net = net
         self.num_frames = num_frames
         self.k = int(channels * alpha)
-        self.shift_conv = nn.Conv3d(self.k, self.k, (3, 1, 1), padding=(1, 0, 0),
-                                    groups=self.k, bias=False)
-        self.h_conv = nn.Conv3d(self.k, self.k, (1, 3, 1), padding=(0, 1, 0),
-                                groups=self.k, bias=False)
-        self.w_conv = nn.Conv3d(self.k, self.k, (1, 1, 3), padding=(0, 0, 1),
-                                groups=self.k, bias=False)
+        self.shift_conv = nn.Conv3d(
+            self.k, self.k, (3, 1, 1), padding=(1, 0, 0), groups=self.k, bias=False
+        )
+        self.h_conv = nn.Conv3d(
+            self.k, self.k, (1, 3, 1), padding=(0, 1, 0), groups=self.k, bias=False
+        )
+        self.w_conv = nn.Conv3d(
+            self.k, self.k, (1, 1, 3), padding=(0, 0, 1), groups=self.k, bias=False
+        )
         self.bn = nn.BatchNorm3d(self.k, eps=1e-5)
 
     def forward(self, x):
@@ -35,7 +38,7 @@ class MVFConv(nn.Module):
         part = clips[:, :, : self.k].permute(0, 2, 1, 3, 4)  # (N, k, T, H, W)
         fused = self.shift_conv(part) + self.h_conv(part) + self.w_conv(part)
         fused = nn.functional.hardswish(self.bn(fused)).permute(0, 2, 1, 3, 4)
-        out = torch.cat([fused, clips[:, :, self.k:]], dim=2)
+        out = torch.cat([fused, clips[:, :, self.k :]], dim=2)
         return self.net(out.reshape(frames, channels, height, width))
 
 

@@ -104,9 +104,7 @@ def _parse_int(text, source, what):
 
 def _check_label(label, classes, source):
     if classes is not None and label != NO_LABEL and not 0 <= label < len(classes):
-        raise _error(
-            source, f"label {label} is outside the class list of {len(classes)} classes"
-        )
+        raise _error(source, f"label {label} is outside the class list of {len(classes)} classes")
     return label
 
 
@@ -140,8 +138,7 @@ def parse_list_file(path, classes=None):
         fields = line.split()
         if len(fields) not in (2, 3):
             raise _error(
-                source, "expected 'path label' or 'path num_frames label'. "
-                f"Received: {line!r}"
+                source, f"expected 'path label' or 'path num_frames label'. Received: {line!r}"
             )
         label = _check_label(_parse_int(fields[-1], source, "label"), classes, source)
         if label < 0:
@@ -217,8 +214,10 @@ def parse_something_json(path, labels_path):
     classes = [None] * len(label_map)
     for name, index in label_map.items():
         if not 0 <= index < len(classes) or classes[index] is not None:
-            raise ValueError(f"{labels_path}: class indices must be 0..{len(classes) - 1} "
-                             f"without repeats. Received: {name!r}: {index}")
+            raise ValueError(
+                f"{labels_path}: class indices must be 0..{len(classes) - 1} "
+                f"without repeats. Received: {name!r}: {index}"
+            )
         classes[index] = name
     with open(path, encoding="utf-8") as file:
         items = json.load(file)
@@ -308,17 +307,26 @@ def _index_one(annotation, root, template, start_index, exact):
     try:
         if kind == "frames":
             num_frames = annotation.num_frames or count_image_frames(
-                os.path.join(root, path), template, start_index)
-            return VideoEntry(path, num_frames, 0.0, annotation.label, kind, template,
-                              start_index), None
+                os.path.join(root, path), template, start_index
+            )
+            return VideoEntry(
+                path, num_frames, 0.0, annotation.label, kind, template, start_index
+            ), None
         info = probe(os.path.join(root, path), exact=exact)
         return VideoEntry(path, info.num_frames, info.fps, annotation.label), None
     except OSError as error:
         return None, f"unreadable\t{path}\t{annotation.source}\t{error}"
 
 
-def index_annotations(annotations, root, template="img_{:05d}.jpg", start_index=1,
-                      exact=False, workers=8, progress=None):
+def index_annotations(
+    annotations,
+    root,
+    template="img_{:05d}.jpg",
+    start_index=1,
+    exact=False,
+    workers=8,
+    progress=None,
+):
     """Finds and probes annotated videos in parallel.
 
     Args:
@@ -337,8 +345,7 @@ def index_annotations(annotations, root, template="img_{:05d}.jpg", start_index=
     """
     entries, problems = [], []
     with concurrent.futures.ThreadPoolExecutor(max(int(workers), 1)) as pool:
-        results = pool.map(lambda a: _index_one(a, root, template, start_index, exact),
-                           annotations)
+        results = pool.map(lambda a: _index_one(a, root, template, start_index, exact), annotations)
         for done, (entry, problem) in enumerate(results, start=1):
             if entry is not None:
                 entries.append(entry)
@@ -352,8 +359,11 @@ def index_annotations(annotations, root, template="img_{:05d}.jpg", start_index=
 def write_manifest(path, entries, classes, root):
     """Writes a manifest (JSON lines; see the module docstring)."""
     with open(path, "w", encoding="utf-8") as file:
-        header = {"keras_mvf_manifest": MANIFEST_VERSION, "root": os.path.abspath(root),
-                  "classes": list(classes)}
+        header = {
+            "keras_mvf_manifest": MANIFEST_VERSION,
+            "root": os.path.abspath(root),
+            "classes": list(classes),
+        }
         file.write(json.dumps(header) + "\n")
         for entry in entries:
             record = dataclasses.asdict(entry)

@@ -9,32 +9,39 @@ def register(subparsers):
         "index", help="build a manifest from annotation files, probing every video"
     )
     index.add_argument(
-        "--format", required=True, choices=("list", "kinetics", "ssv2", "ucf101", "hmdb51"),
+        "--format",
+        required=True,
+        choices=("list", "kinetics", "ssv2", "ucf101", "hmdb51"),
         help="annotation format",
     )
     index.add_argument(
-        "--annotations", required=True,
+        "--annotations",
+        required=True,
         help="list file, Kinetics CSV, Something-Something JSON, UCF-101 train/testlist, "
-             "or the folder of HMDB-51 split files",
+        "or the folder of HMDB-51 split files",
     )
     index.add_argument(
         "--classes",
         help="class list: names one per line (list, kinetics), the labels JSON (ssv2), "
-             "classInd.txt (ucf101)",
+        "classInd.txt (ucf101)",
     )
     index.add_argument("--root", required=True, help="folder the video paths are relative to")
     index.add_argument("--output", required=True, help="manifest file to write (JSON lines)")
     index.add_argument(
-        "--problems", help="where to list missing/unreadable videos "
-                           "(default: OUTPUT with .problems.txt)",
+        "--problems",
+        help="where to list missing/unreadable videos (default: OUTPUT with .problems.txt)",
     )
     index.add_argument("--split", type=int, default=1, help="HMDB-51 split number")
-    index.add_argument("--subset", choices=("train", "test"), default="train",
-                       help="HMDB-51 subset")
+    index.add_argument(
+        "--subset", choices=("train", "test"), default="train", help="HMDB-51 subset"
+    )
     index.add_argument("--template", default="img_{:05d}.jpg", help="frame folder file pattern")
     index.add_argument("--start-index", type=int, default=1, help="number of the first frame")
-    index.add_argument("--exact-frames", action="store_true",
-                       help="count frames by decoding (for containers with estimated counts)")
+    index.add_argument(
+        "--exact-frames",
+        action="store_true",
+        help="count frames by decoding (for containers with estimated counts)",
+    )
     index.add_argument("--workers", type=int, default=8, help="probing threads")
     index.set_defaults(run=run_index)
 
@@ -45,8 +52,12 @@ def register(subparsers):
     pack.add_argument("--output-dir", required=True, help="folder for the shards")
     pack.add_argument("--shards", type=int, default=8, help="number of shard files")
     pack.add_argument("--prefix", default="clips", help="shard file name prefix")
-    pack.add_argument("--short-side", type=int, default=256,
-                      help="resize frames to this short side (0 keeps the size)")
+    pack.add_argument(
+        "--short-side",
+        type=int,
+        default=256,
+        help="resize frames to this short side (0 keeps the size)",
+    )
     pack.add_argument("--quality", type=int, default=90, help="JPEG quality")
     pack.add_argument("--workers", type=int, default=4, help="decoding threads")
     pack.set_defaults(run=run_pack)
@@ -87,15 +98,22 @@ def run_index(args):
 
     annotations, classes = _parse(args)
     entries, problems = index_annotations(
-        annotations, args.root, args.template, args.start_index, args.exact_frames,
-        args.workers, _progress_bar(len(annotations)) if annotations else None,
+        annotations,
+        args.root,
+        args.template,
+        args.start_index,
+        args.exact_frames,
+        args.workers,
+        _progress_bar(len(annotations)) if annotations else None,
     )
     write_manifest(args.output, entries, classes, args.root)
     problems_path = args.problems or f"{args.output}.problems.txt"
     with open(problems_path, "w", encoding="utf-8") as file:
         file.write("".join(f"{line}\n" for line in problems))
-    print(f"Indexed {len(entries)} of {len(annotations)} videos, {len(classes)} classes: "
-          f"{args.output}")
+    print(
+        f"Indexed {len(entries)} of {len(annotations)} videos, {len(classes)} classes: "
+        f"{args.output}"
+    )
     if problems:
         print(f"{len(problems)} missing or unreadable videos are listed in {problems_path}")
     return 0
@@ -106,12 +124,19 @@ def run_pack(args):
 
     manifest = load_manifest(args.manifest)
     paths, problems = pack_tfrecords(
-        manifest, args.output_dir, args.shards, args.prefix, args.short_side or None,
-        args.quality, args.workers,
+        manifest,
+        args.output_dir,
+        args.shards,
+        args.prefix,
+        args.short_side or None,
+        args.quality,
+        args.workers,
         _progress_bar(len(manifest.entries)) if manifest.entries else None,
     )
-    print(f"Packed {len(manifest.entries) - len(problems)} videos into {len(paths)} shards "
-          f"in {args.output_dir}")
+    print(
+        f"Packed {len(manifest.entries) - len(problems)} videos into {len(paths)} shards "
+        f"in {args.output_dir}"
+    )
     for line in problems:
         print(f"skipped (cannot decode): {line}")
     return 0

@@ -90,9 +90,23 @@ class SkippedVideosCallback(keras.callbacks.Callback):
 class _ClipLoader:
     """Sampling, decoding and transforms for one video; skips or raises on bad input."""
 
-    def __init__(self, training, num_frames, sampling, frame_interval, num_clips, num_crops,
-                 crop_size, short_side, train_crop, flip, label_swap, short_video,
-                 skip_bad_videos, skipped):
+    def __init__(
+        self,
+        training,
+        num_frames,
+        sampling,
+        frame_interval,
+        num_clips,
+        num_crops,
+        crop_size,
+        short_side,
+        train_crop,
+        flip,
+        label_swap,
+        short_video,
+        skip_bad_videos,
+        skipped,
+    ):
         self.training = training
         self.num_frames = num_frames
         self.sampling = sampling
@@ -122,14 +136,28 @@ class _ClipLoader:
         """
         rng = np.random.default_rng(int(seed) & 0xFFFFFFFFFFFFFFFF)
         try:
-            indices = sample_indices(self.sampling, int(total_frames), self.num_frames,
-                                     self.frame_interval, self.training, self.num_clips, rng,
-                                     self.short_video)
+            indices = sample_indices(
+                self.sampling,
+                int(total_frames),
+                self.num_frames,
+                self.frame_interval,
+                self.training,
+                self.num_clips,
+                rng,
+                self.short_video,
+            )
             frames = read(indices.reshape(-1))
             clips = frames.reshape(self.num_clips, self.num_frames, *frames.shape[1:])
             views, flipped = transform_clips(
-                clips, self.training, rng, self.crop_size, self.short_side, self.train_crop,
-                self.flip, self.num_crops)
+                clips,
+                self.training,
+                rng,
+                self.crop_size,
+                self.short_side,
+                self.train_crop,
+                self.flip,
+                self.num_crops,
+            )
         except (OSError, ValueError, cv2.error) as error:
             if not self.skip_bad_videos:
                 raise
@@ -149,29 +177,53 @@ def _resolve_manifest(manifest, root):
     if is_manifest(path):
         return load_manifest(path, root)
     if root is None:
-        raise ValueError(f"A list file needs `root=` (the folder its paths are relative to). "
-                         f"Received: manifest={path}, root=None")
+        raise ValueError(
+            f"A list file needs `root=` (the folder its paths are relative to). "
+            f"Received: manifest={path}, root=None"
+        )
     annotations, classes = parse_list_file(path)
     entries, problems = index_annotations(annotations, root)
     if problems:
-        logger.warning("%d of the videos listed in %s are missing or unreadable:\n%s",
-                       len(problems), path, "\n".join(problems[:10]))
+        logger.warning(
+            "%d of the videos listed in %s are missing or unreadable:\n%s",
+            len(problems),
+            path,
+            "\n".join(problems[:10]),
+        )
     return Manifest(entries, classes, root)
 
 
 def _video_reader(manifest, entry):
     path = manifest.full_path(entry)
     if entry.kind == "frames":
-        return lambda indices: read_image_frames(path, indices, entry.template,
-                                                 entry.start_index)
+        return lambda indices: read_image_frames(path, indices, entry.template, entry.start_index)
     return lambda indices: read_frames(path, indices)
 
 
-def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_interval=8,
-                  batch_size=8, crop_size=224, short_side=256, train_crop="random_resized",
-                  flip=True, label_swap=None, num_clips=1, num_crops=1, root=None, seed=None,
-                  deterministic=False, skip_bad_videos=True, skipped=None, short_video="wrap",
-                  input_context=None, drop_remainder=None, shuffle_buffer=64):
+def build_dataset(
+    manifest,
+    training,
+    num_frames=8,
+    sampling="dense",
+    frame_interval=8,
+    batch_size=8,
+    crop_size=224,
+    short_side=256,
+    train_crop="random_resized",
+    flip=True,
+    label_swap=None,
+    num_clips=1,
+    num_crops=1,
+    root=None,
+    seed=None,
+    deterministic=False,
+    skip_bad_videos=True,
+    skipped=None,
+    short_video="wrap",
+    input_context=None,
+    drop_remainder=None,
+    shuffle_buffer=64,
+):
     """A `tf.data.Dataset` of `(clips, labels)` batches for training or evaluation.
 
     Decoding runs in parallel (`tf.data.AUTOTUNE` workers, one decoder thread
@@ -224,15 +276,33 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
         with `num_clips * num_crops > 1` views `(batch, views, num_frames,
         crop_size, crop_size, 3)`, clip-major.
     """
-    for name, value in (("num_frames", num_frames), ("batch_size", batch_size),
-                        ("crop_size", crop_size), ("short_side", short_side),
-                        ("num_clips", num_clips), ("frame_interval", frame_interval)):
+    for name, value in (
+        ("num_frames", num_frames),
+        ("batch_size", batch_size),
+        ("crop_size", crop_size),
+        ("short_side", short_side),
+        ("num_clips", num_clips),
+        ("frame_interval", frame_interval),
+    ):
         if not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
     skipped = SkippedVideos() if skipped is None else skipped
-    loader = _ClipLoader(training, num_frames, sampling, frame_interval, num_clips, num_crops,
-                         crop_size, short_side, train_crop, flip, label_swap, short_video,
-                         skip_bad_videos, skipped)
+    loader = _ClipLoader(
+        training,
+        num_frames,
+        sampling,
+        frame_interval,
+        num_clips,
+        num_crops,
+        crop_size,
+        short_side,
+        train_crop,
+        flip,
+        label_swap,
+        short_video,
+        skip_bad_videos,
+        skipped,
+    )
     # Fails early on a bad `sampling`, `num_crops` or `short_video` value.
     sample_indices(sampling, 1, num_frames, frame_interval, training, 1, None, short_video)
     if not training and num_crops not in (1, 3):
@@ -245,19 +315,23 @@ def build_dataset(manifest, training, num_frames=8, sampling="dense", frame_inte
 
     files = tfrecord_files(manifest) if not isinstance(manifest, Manifest) else []
     if files:
-        dataset = _tfrecord_elements(files, training, loader, input_context, shuffle_buffer,
-                                     seed, deterministic)
+        dataset = _tfrecord_elements(
+            files, training, loader, input_context, shuffle_buffer, seed, deterministic
+        )
         if input_context is None:
             # One shard file per worker when there are enough files, else by record.
             options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.AUTO)
+                tf.data.experimental.AutoShardPolicy.AUTO
+            )
     else:
-        dataset = _video_elements(_resolve_manifest(manifest, root), training, loader,
-                                  input_context, seed, deterministic)
+        dataset = _video_elements(
+            _resolve_manifest(manifest, root), training, loader, input_context, seed, deterministic
+        )
         if input_context is None:
             # Elements are video indices, not files: shard by element.
             options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.DATA)
+                tf.data.experimental.AutoShardPolicy.DATA
+            )
     if not files:
         dataset = dataset.map(_drop_ok)  # bad videos were replaced, not dropped
     else:
@@ -297,12 +371,13 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
         raise ValueError("The manifest lists no readable video.")
     unlabelled = [entry.path for entry in entries if entry.label == NO_LABEL]
     if training and unlabelled:
-        raise ValueError(f"Training needs labelled videos; {len(unlabelled)} have no label "
-                         f"(NO_LABEL), the first {unlabelled[0]}.")
+        raise ValueError(
+            f"Training needs labelled videos; {len(unlabelled)} have no label "
+            f"(NO_LABEL), the first {unlabelled[0]}."
+        )
     dataset = tf.data.Dataset.range(len(entries))
     if input_context is not None:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if training:
         dataset = dataset.shuffle(len(entries), seed=seed, reshuffle_each_iteration=True)
 
@@ -312,49 +387,64 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
         attempts = min(_MAX_SUBSTITUTES, len(entries))
         for attempt in range(attempts):
             entry = entries[(int(index) + attempt) % len(entries)]
-            clip, label, ok = loader(_video_reader(manifest, entry), entry.num_frames,
-                                     entry.label, element_seed, entry.path)
+            clip, label, ok = loader(
+                _video_reader(manifest, entry),
+                entry.num_frames,
+                entry.label,
+                element_seed,
+                entry.path,
+            )
             if ok:
                 return clip, label, ok
-        raise ValueError(f"{attempts} videos in a row could not be decoded, the "
-                         f"last {entry.path}: {loader.skipped.reasons[entry.path]}")
+        raise ValueError(
+            f"{attempts} videos in a row could not be decoded, the "
+            f"last {entry.path}: {loader.skipped.reasons[entry.path]}"
+        )
 
     def load_tf(index, element_seed):
         outputs = tf.numpy_function(load, [index, element_seed], [tf.uint8, tf.int32, tf.bool])
         return _set_shapes(loader, *outputs)
 
-    return _with_seeds(dataset, seed).map(load_tf, num_parallel_calls=tf.data.AUTOTUNE,
-                                          deterministic=deterministic)
+    return _with_seeds(dataset, seed).map(
+        load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+    )
 
 
-def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, seed,
-                       deterministic):
+def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, seed, deterministic):
     """`(clip, label, ok)` elements decoded from packed TFRecord shards."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     by_file = input_context is not None and len(files) >= input_context.num_input_pipelines
     if by_file:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                                 num_parallel_calls=tf.data.AUTOTUNE,
-                                 deterministic=deterministic)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     if input_context is not None and not by_file:
-        dataset = dataset.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def load(jpegs, label, name, element_seed):
-        return loader(lambda indices: decode_jpegs(jpegs, indices), len(jpegs), label,
-                      element_seed, name.decode())
+        return loader(
+            lambda indices: decode_jpegs(jpegs, indices),
+            len(jpegs),
+            label,
+            element_seed,
+            name.decode(),
+        )
 
     def load_tf(serialized, element_seed):
         jpegs, label, name = parse_sequence_example(serialized)
-        outputs = tf.numpy_function(load, [jpegs, label, name, element_seed],
-                                    [tf.uint8, tf.int32, tf.bool])
+        outputs = tf.numpy_function(
+            load, [jpegs, label, name, element_seed], [tf.uint8, tf.int32, tf.bool]
+        )
         return _set_shapes(loader, *outputs)
 
-    return _with_seeds(dataset, seed).map(load_tf, num_parallel_calls=tf.data.AUTOTUNE,
-                                          deterministic=deterministic)
+    return _with_seeds(dataset, seed).map(
+        load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+    )

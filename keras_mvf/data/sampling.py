@@ -11,8 +11,11 @@ SHORT_VIDEO_MODES = ("wrap", "last")
 
 
 def _check(total_frames, num_frames, num_clips):
-    for name, value in (("total_frames", total_frames), ("num_frames", num_frames),
-                        ("num_clips", num_clips)):
+    for name, value in (
+        ("total_frames", total_frames),
+        ("num_frames", num_frames),
+        ("num_clips", num_clips),
+    ):
         if int(value) < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
 
@@ -28,8 +31,15 @@ def _fit(indices, total_frames, short_video):
     return np.minimum(indices, total_frames - 1)
 
 
-def dense_indices(total_frames, num_frames=8, frame_interval=8, training=True,
-                  num_clips=1, rng=None, short_video="wrap"):
+def dense_indices(
+    total_frames,
+    num_frames=8,
+    frame_interval=8,
+    training=True,
+    num_clips=1,
+    rng=None,
+    short_video="wrap",
+):
     """Dense sampling (Kinetics): `num_frames` frames, `frame_interval` apart.
 
     Training takes one clip from a random start; testing takes `num_clips`
@@ -97,12 +107,21 @@ def uniform_indices(total_frames, num_frames=8, training=True, num_clips=1, rng=
     return np.clip(indices, 0, total_frames - 1)
 
 
-def sample_indices(sampling, total_frames, num_frames, frame_interval, training,
-                   num_clips=1, rng=None, short_video="wrap"):
+def sample_indices(
+    sampling,
+    total_frames,
+    num_frames,
+    frame_interval,
+    training,
+    num_clips=1,
+    rng=None,
+    short_video="wrap",
+):
     """Dispatches to `dense_indices` or `uniform_indices` by name."""
     if sampling == "dense":
-        return dense_indices(total_frames, num_frames, frame_interval, training, num_clips,
-                             rng, short_video)
+        return dense_indices(
+            total_frames, num_frames, frame_interval, training, num_clips, rng, short_video
+        )
     if sampling == "uniform":
         return uniform_indices(total_frames, num_frames, training, num_clips, rng)
     raise ValueError(f"`sampling` must be one of {SAMPLINGS}. Received: sampling={sampling}")

@@ -28,8 +28,9 @@ CLASSES_FILE = "classes.txt"
 def _all_frames(manifest, entry):
     path = manifest.full_path(entry)
     if entry.kind == "frames":
-        return read_image_frames(path, np.arange(entry.num_frames), entry.template,
-                                 entry.start_index)
+        return read_image_frames(
+            path, np.arange(entry.num_frames), entry.template, entry.start_index
+        )
     return read_all_frames(path)
 
 
@@ -54,26 +55,41 @@ def _encode_video(manifest, entry, short_side, quality):
     if short_side:
         frames = _resize_short_side(frames, short_side)
     jpegs = [
-        cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                     [cv2.IMWRITE_JPEG_QUALITY, int(quality)])[1].tobytes()
+        cv2.imencode(
+            ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        )[1].tobytes()
         for frame in frames
     ]
-    context = tf.train.Features(feature={
-        MEDIA_ID_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[entry.path.encode()])),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[entry.label])),
-        LABEL_TEXT_KEY: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[_label_text(manifest, entry).encode()])),
-    })
-    images = tf.train.FeatureList(feature=[
-        tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])) for jpeg in jpegs
-    ])
+    context = tf.train.Features(
+        feature={
+            MEDIA_ID_KEY: tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[entry.path.encode()])
+            ),
+            LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[entry.label])),
+            LABEL_TEXT_KEY: tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[_label_text(manifest, entry).encode()])
+            ),
+        }
+    )
+    images = tf.train.FeatureList(
+        feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])) for jpeg in jpegs]
+    )
     example = tf.train.SequenceExample(
-        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_KEY: images}))
+        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_KEY: images})
+    )
     return example.SerializeToString(), None
 
 
-def pack_tfrecords(manifest, output_dir, num_shards=8, prefix="clips", short_side=256,
-                   quality=90, workers=4, progress=None):
+def pack_tfrecords(
+    manifest,
+    output_dir,
+    num_shards=8,
+    prefix="clips",
+    short_side=256,
+    quality=90,
+    workers=4,
+    progress=None,
+):
     """Writes every video of a manifest into `num_shards` TFRecord files.
 
     Args:
@@ -95,14 +111,17 @@ def pack_tfrecords(manifest, output_dir, num_shards=8, prefix="clips", short_sid
     if int(num_shards) < 1:
         raise ValueError(f"`num_shards` must be positive. Received: num_shards={num_shards}")
     os.makedirs(output_dir, exist_ok=True)
-    paths = [os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
-             for i in range(num_shards)]
+    paths = [
+        os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
+        for i in range(num_shards)
+    ]
     writers = [tf.io.TFRecordWriter(path) for path in paths]
     problems = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max(int(workers), 1)) as pool:
-            results = pool.map(lambda e: _encode_video(manifest, e, short_side, quality),
-                               manifest.entries)
+            results = pool.map(
+                lambda e: _encode_video(manifest, e, short_side, quality), manifest.entries
+            )
             for done, (record, problem) in enumerate(results, start=1):
                 if record is None:
                     problems.append(problem)

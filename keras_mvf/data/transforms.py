@@ -47,8 +47,12 @@ def multi_scale_crop_box(height, width, rng, scales=(1.0, 0.875, 0.75, 0.66), ma
     """
     base = min(height, width)
     sizes = [max(int(base * s), 1) for s in scales]
-    pairs = [(h, w) for i, h in enumerate(sizes) for j, w in enumerate(sizes)
-             if abs(i - j) <= max_distort]
+    pairs = [
+        (h, w)
+        for i, h in enumerate(sizes)
+        for j, w in enumerate(sizes)
+        if abs(i - j) <= max_distort
+    ]
     h, w = pairs[int(rng.integers(len(pairs)))]
     return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
 
@@ -93,13 +97,22 @@ def crop_and_resize(frames, box, scale, size):
     interpolation = cv2.INTER_AREA if shrink < 0.5 else cv2.INTER_LINEAR
     out = np.empty((len(frames), size, size, 3), np.uint8)
     for i, frame in enumerate(frames):
-        out[i] = cv2.resize(frame[top:bottom, left:right], (size, size),
-                            interpolation=interpolation)
+        out[i] = cv2.resize(
+            frame[top:bottom, left:right], (size, size), interpolation=interpolation
+        )
     return out
 
 
-def transform_clips(clips, training, rng, crop_size=224, short_side=256,
-                    train_crop="random_resized", flip=True, num_crops=1):
+def transform_clips(
+    clips,
+    training,
+    rng,
+    crop_size=224,
+    short_side=256,
+    train_crop="random_resized",
+    flip=True,
+    num_crops=1,
+):
     """Spatial transforms for a group of clips from one video.
 
     Training (one clip): a random resized or multi-scale crop resized to

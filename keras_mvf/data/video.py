@@ -69,9 +69,7 @@ def _open(path):
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Video file not found: {path}")
-    capture = cv2.VideoCapture(
-        os.fspath(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1]
-    )
+    capture = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     if not capture.isOpened():
         raise VideoError(f"OpenCV cannot open the video: {path}")
     return capture
@@ -242,8 +240,7 @@ def _read_pyav(av, path, wanted):
             decoded = _read_seeking(container, _video_stream(container, path), wanted, path)
         if decoded is None:  # the timestamps did not check out: decode from the start
             with av.open(os.fspath(path)) as container:
-                decoded = _read_sequential(container, _video_stream(container, path), wanted,
-                                           path)
+                decoded = _read_sequential(container, _video_stream(container, path), wanted, path)
     except av.FFmpegError as error:
         raise VideoError(f"PyAV cannot decode the video: {path}: {error}") from None
     return decoded
@@ -407,9 +404,7 @@ def count_image_frames(directory, template="img_{:05d}.jpg", start_index=1):
     while template.format(start_index + count) in names:
         count += 1
     if count == 0:
-        raise VideoError(
-            f"No frame named {template.format(start_index)!r} in {directory}"
-        )
+        raise VideoError(f"No frame named {template.format(start_index)!r} in {directory}")
     return count
 
 
@@ -480,21 +475,27 @@ def _write_pyav(path, frames, fps, fourcc, timestamps, keyframe_interval):
     """`write_video` with PyAV, in yuv420p."""
     av = _import_pyav()
     if av is None:
-        raise ImportError("Writing H.264, VP9, variable frame rates or a keyframe interval "
-                          "needs PyAV: pip install av")
+        raise ImportError(
+            "Writing H.264, VP9, variable frame rates or a keyframe interval "
+            "needs PyAV: pip install av"
+        )
     if fourcc not in _PYAV_CODECS:
-        raise ValueError(f"`fourcc` must be one of {sorted(_PYAV_CODECS)} to write with PyAV. "
-                         f"Received: fourcc={fourcc!r}")
+        raise ValueError(
+            f"`fourcc` must be one of {sorted(_PYAV_CODECS)} to write with PyAV. "
+            f"Received: fourcc={fourcc!r}"
+        )
     if timestamps is not None:
         timestamps = np.round(np.asarray(timestamps, dtype=np.float64) * 1000).astype(np.int64)
         if timestamps.shape != (len(frames),) or np.any(np.diff(timestamps) <= 0):
             raise ValueError(
                 f"`timestamps` must hold one increasing time per frame, at least 1 ms apart. "
-                f"Received: {len(timestamps)} timestamps for {len(frames)} frames")
+                f"Received: {len(timestamps)} timestamps for {len(frames)} frames"
+            )
     format_name = "rgb24" if frames.ndim == 4 and frames.shape[-1] == 3 else "gray"
     with av.open(os.fspath(path), "w") as container:
-        stream = container.add_stream(_PYAV_CODECS[fourcc],
-                                      rate=fractions.Fraction(fps).limit_denominator(1001))
+        stream = container.add_stream(
+            _PYAV_CODECS[fourcc], rate=fractions.Fraction(fps).limit_denominator(1001)
+        )
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         if keyframe_interval is not None:
             stream.codec_context.gop_size = int(keyframe_interval)

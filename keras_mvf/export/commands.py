@@ -6,13 +6,20 @@ import sys
 
 def _add_sampling_arguments(parser):
     parser.add_argument(
-        "--sampling", choices=("dense", "uniform"), default="dense",
+        "--sampling",
+        choices=("dense", "uniform"),
+        default="dense",
         help="frame sampling: dense (Kinetics) or uniform segments (Something-Something)",
     )
-    parser.add_argument("--frame-interval", type=int, default=8,
-                        help="step between frames for dense sampling")
-    parser.add_argument("--short-side", type=int, default=None,
-                        help="short side before the centre crop (default: size * 256 / 224)")
+    parser.add_argument(
+        "--frame-interval", type=int, default=8, help="step between frames for dense sampling"
+    )
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="short side before the centre crop (default: size * 256 / 224)",
+    )
 
 
 def register(subparsers):
@@ -21,18 +28,30 @@ def register(subparsers):
     )
     export.add_argument("model", help="a .keras file")
     export.add_argument("--format", choices=("saved_model", "tflite"), required=True)
-    export.add_argument("--output", required=True,
-                        help="SavedModel base directory (TF Serving's model_base_path) or .tflite")
+    export.add_argument(
+        "--output",
+        required=True,
+        help="SavedModel base directory (TF Serving's model_base_path) or .tflite",
+    )
     export.add_argument("--version", type=int, default=1, help="SavedModel version subdirectory")
     export.add_argument("--top-k", type=int, default=5, help="top classes the SavedModel returns")
     export.add_argument("--labels", help="file with one class name per line, in class order")
-    export.add_argument("--quantization", choices=("float16", "dynamic", "int8"), default=None,
-                        help="TFLite quantization (default: float32)")
-    export.add_argument("--calibration-manifest",
-                        help="int8: manifest (`keras-mvf data index`) whose videos or frame "
-                             "folders calibrate")
-    export.add_argument("--calibration-clips", type=int, default=32,
-                        help="int8: how many manifest entries to take one clip from")
+    export.add_argument(
+        "--quantization",
+        choices=("float16", "dynamic", "int8"),
+        default=None,
+        help="TFLite quantization (default: float32)",
+    )
+    export.add_argument(
+        "--calibration-manifest",
+        help="int8: manifest (`keras-mvf data index`) whose videos or frame folders calibrate",
+    )
+    export.add_argument(
+        "--calibration-clips",
+        type=int,
+        default=32,
+        help="int8: how many manifest entries to take one clip from",
+    )
     _add_sampling_arguments(export)
     export.set_defaults(run=run_export)
 
@@ -40,18 +59,30 @@ def register(subparsers):
         "predict", help="top-k classes of videos with a .keras, SavedModel or .tflite model"
     )
     predict.add_argument("videos", nargs="+", metavar="VIDEO")
-    predict.add_argument("--model", required=True,
-                         help="a .keras file, a SavedModel directory or a .tflite file")
-    predict.add_argument("--clips", type=int, default=1,
-                         help="clips per video, evenly spaced; their probabilities are averaged")
+    predict.add_argument(
+        "--model", required=True, help="a .keras file, a SavedModel directory or a .tflite file"
+    )
+    predict.add_argument(
+        "--clips",
+        type=int,
+        default=1,
+        help="clips per video, evenly spaced; their probabilities are averaged",
+    )
     predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--labels", help="file with one class name per line (overrides the "
-                                          "labels stored with the model)")
+    predict.add_argument(
+        "--labels",
+        help="file with one class name per line (overrides the labels stored with the model)",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON instead of text")
-    predict.add_argument("--sliding-window", action="store_true",
-                         help="predict every window of the video, over time")
-    predict.add_argument("--window-stride", type=int, default=None,
-                         help="frames between window starts (default: the window's length)")
+    predict.add_argument(
+        "--sliding-window", action="store_true", help="predict every window of the video, over time"
+    )
+    predict.add_argument(
+        "--window-stride",
+        type=int,
+        default=None,
+        help="frames between window starts (default: the window's length)",
+    )
     predict.add_argument("--threads", type=int, default=None, help="LiteRT interpreter threads")
     _add_sampling_arguments(predict)
     predict.set_defaults(run=run_predict)
@@ -71,13 +102,20 @@ def _test_clips(path, clip_shape, args, num_clips=1, indices=None):
     if height != width:
         raise ValueError(f"Expected a model for square frames. Received: clip shape={clip_shape}")
     if indices is None:
-        indices = sample_indices(args.sampling, probe(path).num_frames, num_frames,
-                                 args.frame_interval, training=False, num_clips=num_clips)
+        indices = sample_indices(
+            args.sampling,
+            probe(path).num_frames,
+            num_frames,
+            args.frame_interval,
+            training=False,
+            num_clips=num_clips,
+        )
     frames = read_frames(path, indices.reshape(-1))
     clips = frames.reshape(*indices.shape, *frames.shape[1:])
     short_side = args.short_side or round(height * 256 / 224)
-    views, _ = transform_clips(clips, training=False, rng=None, crop_size=height,
-                               short_side=short_side, num_crops=1)
+    views, _ = transform_clips(
+        clips, training=False, rng=None, crop_size=height, short_side=short_side, num_crops=1
+    )
     return views
 
 
@@ -103,8 +141,9 @@ def run_export(args):
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")
-        path = export_saved_model(model, args.output, version=args.version, labels=labels,
-                                  top_k=args.top_k)
+        path = export_saved_model(
+            model, args.output, version=args.version, labels=labels, top_k=args.top_k
+        )
     else:
         representative = None
         if args.quantization == "int8":
@@ -115,9 +154,14 @@ def run_export(args):
             # The evaluation pipeline: videos and frame folders alike, one centre clip each.
             num_frames, size = common.clip_shape(model)[:2]
             representative = build_dataset(
-                args.calibration_manifest, training=False, num_frames=num_frames,
-                sampling=args.sampling, frame_interval=args.frame_interval, batch_size=1,
-                crop_size=size, short_side=args.short_side or round(size * 256 / 224),
+                args.calibration_manifest,
+                training=False,
+                num_frames=num_frames,
+                sampling=args.sampling,
+                frame_interval=args.frame_interval,
+                batch_size=1,
+                crop_size=size,
+                short_side=args.short_side or round(size * 256 / 224),
             ).take(args.calibration_clips)
         path = export_tflite(model, args.output, args.quantization, representative, labels)
     print(f"Wrote {path}")
@@ -132,21 +176,27 @@ def _predict_video(predictor, path, args):
 
     def top(probabilities):
         order = np.argsort(-probabilities)[: args.top_k]
-        return [{"label": predictor.label(int(i)), "index": int(i),
-                 "probability": float(probabilities[i])} for i in order]
+        return [
+            {
+                "label": predictor.label(int(i)),
+                "index": int(i),
+                "probability": float(probabilities[i]),
+            }
+            for i in order
+        ]
 
     if not args.sliding_window:
         clips = _test_clips(path, predictor.clip_shape, args, num_clips=args.clips)
         return {"video": path, "predictions": top(predictor.predict(clips).mean(axis=0))}
     info = probe(path)
-    indices, span = _window_indices(info.num_frames, predictor.num_frames, args.frame_interval,
-                                    args.window_stride)
+    indices, span = _window_indices(
+        info.num_frames, predictor.num_frames, args.frame_interval, args.window_stride
+    )
     clips = _test_clips(path, predictor.clip_shape, args, indices=indices)
     probabilities = predictor.predict(clips)
     fps = info.fps or 1.0
     windows = [
-        {"start_s": float(start / fps), "end_s": float((start + span) / fps),
-         "predictions": top(p)}
+        {"start_s": float(start / fps), "end_s": float((start + span) / fps), "predictions": top(p)}
         for start, p in zip(indices[:, 0], probabilities, strict=True)
     ]
     return {"video": path, "fps": info.fps, "windows": windows}

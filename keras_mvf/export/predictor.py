@@ -108,7 +108,7 @@ def _load_tflite(path, num_threads):
 
     interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
     interpreter.allocate_tensors()
-    source, = interpreter.get_input_details()
+    (source,) = interpreter.get_input_details()
     target = interpreter.get_output_details()[0]
 
     def predict_batch(clips):

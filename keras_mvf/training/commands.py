@@ -6,8 +6,9 @@ def _add_data_flags(parser):
     parser.add_argument("--sampling", choices=("dense", "uniform"), default="dense")
     parser.add_argument("--frame-interval", type=int, default=8, help="dense sampling step")
     parser.add_argument("--short-side", type=int, default=None, help="test resize (short side)")
-    parser.add_argument("--crop-size", type=int, default=None,
-                        help="test crop for models of any input size")
+    parser.add_argument(
+        "--crop-size", type=int, default=None, help="test crop for models of any input size"
+    )
     parser.add_argument("--root", default=None, help="folder the manifest paths are relative to")
 
 
@@ -17,15 +18,19 @@ def _ints(text):
 
 def register(subparsers):
     train = subparsers.add_parser(
-        "train", help="train with a paper recipe (model.fit, resumable)",
+        "train",
+        help="train with a paper recipe (model.fit, resumable)",
         description="Train a video model; flags left out take the recipe's values. Running "
         "the same command again after a crash resumes from the last finished epoch.",
     )
     train.add_argument("--train", required=True, help="training manifest")
     train.add_argument("--val", default=None, help="validation manifest")
     train.add_argument("--model", default="mvfnet50", help="a name from `keras-mvf models`")
-    train.add_argument("--recipe", default="kinetics400",
-                       choices=("kinetics400", "sthv1", "sthv2", "ucf101", "hmdb51"))
+    train.add_argument(
+        "--recipe",
+        default="kinetics400",
+        choices=("kinetics400", "sthv1", "sthv2", "ucf101", "hmdb51"),
+    )
     train.add_argument("--out", default="runs/train", help="logs and checkpoints folder")
     train.add_argument("--batch-size", type=int, default=8, help="global batch (clips)")
     train.add_argument("--steps-per-epoch", type=int, default=None)
@@ -40,8 +45,9 @@ def register(subparsers):
     train.add_argument("--warmup-start", type=float, default=None)
     train.add_argument("--flip", action="store_true", default=None)
     train.add_argument("--no-flip", dest="flip", action="store_false")
-    train.add_argument("--train-crop", choices=("random_resized", "multi_scale"),
-                       default="random_resized")
+    train.add_argument(
+        "--train-crop", choices=("random_resized", "multi_scale"), default="random_resized"
+    )
     train.add_argument("--crop-size", type=int, default=None)
     train.add_argument("--short-side", type=int, default=None)
     train.add_argument("--root", default=None)
@@ -50,14 +56,21 @@ def register(subparsers):
     train.add_argument("--weight-decay", type=float, default=None)
     train.add_argument("--clip-norm", type=float, default=None, help="0 turns clipping off")
     train.add_argument("--dropout", type=float, default=None)
-    train.add_argument("--weights", default=None,
-                       help=".keras or .weights.h5 to fine-tune from (new head if classes differ)")
+    train.add_argument(
+        "--weights",
+        default=None,
+        help=".keras or .weights.h5 to fine-tune from (new head if classes differ)",
+    )
     train.add_argument("--backbone-weights", default=None, help="'imagenet' or a file")
-    train.add_argument("--strategy", default="default",
-                       help="default, mirrored (local GPUs), multi_worker (hosts in TF_CONFIG) "
-                            "or tpu; train() checks the name")
-    train.add_argument("--mixed-precision", action="store_true",
-                       help="float16 on GPU, bfloat16 elsewhere")
+    train.add_argument(
+        "--strategy",
+        default="default",
+        help="default, mirrored (local GPUs), multi_worker (hosts in TF_CONFIG) "
+        "or tpu; train() checks the name",
+    )
+    train.add_argument(
+        "--mixed-precision", action="store_true", help="float16 on GPU, bfloat16 elsewhere"
+    )
     train.add_argument("--xla", action="store_true", help="compile the train step with XLA")
     train.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
     train.add_argument("--seed", type=int, default=None)
@@ -68,8 +81,12 @@ def register(subparsers):
     )
     evaluate.add_argument("model", help="a .keras model")
     evaluate.add_argument("--data", required=True, help="manifest to evaluate on")
-    evaluate.add_argument("--protocol", choices=("fast", "accurate"), default="fast",
-                          help="fast: 1 clip x centre crop; accurate: 10 clips x 3 crops")
+    evaluate.add_argument(
+        "--protocol",
+        choices=("fast", "accurate"),
+        default="fast",
+        help="fast: 1 clip x centre crop; accurate: 10 clips x 3 crops",
+    )
     evaluate.add_argument("--clips", type=int, default=None, help="clips per video (override)")
     evaluate.add_argument("--crops", type=int, choices=(1, 3), default=None)
     evaluate.add_argument("--out", default=None, help="folder for CSVs, confusion.png, metrics")
@@ -99,38 +116,89 @@ def register(subparsers):
 def run_train(args):
     from keras_mvf.training import train
 
-    keys = ("num_frames", "sampling", "frame_interval", "alpha", "epochs", "lr_steps",
-            "lr_decay", "warmup_epochs", "warmup_start", "flip", "train_crop", "crop_size",
-            "short_side", "root", "base_lr", "momentum", "weight_decay", "clip_norm", "dropout",
-            "weights", "backbone_weights", "strategy", "mixed_precision", "xla",
-            "tensorboard", "seed", "batch_size", "steps_per_epoch")
-    train(args.model, args.train, args.val, out_dir=args.out, recipe=args.recipe,
-          **{key: getattr(args, key) for key in keys})
+    keys = (
+        "num_frames",
+        "sampling",
+        "frame_interval",
+        "alpha",
+        "epochs",
+        "lr_steps",
+        "lr_decay",
+        "warmup_epochs",
+        "warmup_start",
+        "flip",
+        "train_crop",
+        "crop_size",
+        "short_side",
+        "root",
+        "base_lr",
+        "momentum",
+        "weight_decay",
+        "clip_norm",
+        "dropout",
+        "weights",
+        "backbone_weights",
+        "strategy",
+        "mixed_precision",
+        "xla",
+        "tensorboard",
+        "seed",
+        "batch_size",
+        "steps_per_epoch",
+    )
+    train(
+        args.model,
+        args.train,
+        args.val,
+        out_dir=args.out,
+        recipe=args.recipe,
+        **{key: getattr(args, key) for key in keys},
+    )
     return 0
 
 
 def _data_kwargs(args):
-    return {"batch_size": args.batch_size, "sampling": args.sampling,
-            "frame_interval": args.frame_interval, "short_side": args.short_side,
-            "crop_size": args.crop_size, "root": args.root}
+    return {
+        "batch_size": args.batch_size,
+        "sampling": args.sampling,
+        "frame_interval": args.frame_interval,
+        "short_side": args.short_side,
+        "crop_size": args.crop_size,
+        "root": args.root,
+    }
 
 
 def run_evaluate(args):
     from keras_mvf.training.evaluation import evaluate
 
-    results = evaluate(args.model, args.data, protocol=args.protocol, num_clips=args.clips,
-                       num_crops=args.crops, out_dir=args.out, **_data_kwargs(args))
-    print(f"{results['num_videos']} videos, {results['views']} view(s) each: "
-          f"top-1 {results['top1']:.2%}, top-5 {results['top5']:.2%}, "
-          f"mean class accuracy {results['mean_class_accuracy']:.2%}")
+    results = evaluate(
+        args.model,
+        args.data,
+        protocol=args.protocol,
+        num_clips=args.clips,
+        num_crops=args.crops,
+        out_dir=args.out,
+        **_data_kwargs(args),
+    )
+    print(
+        f"{results['num_videos']} videos, {results['views']} view(s) each: "
+        f"top-1 {results['top1']:.2%}, top-5 {results['top5']:.2%}, "
+        f"mean class accuracy {results['mean_class_accuracy']:.2%}"
+    )
     return 0
 
 
 def run_extract_features(args):
     from keras_mvf.training.evaluation import extract_features
 
-    features = extract_features(args.model, args.data, args.out, num_clips=args.clips,
-                                num_crops=args.crops, **_data_kwargs(args))
+    features = extract_features(
+        args.model,
+        args.data,
+        args.out,
+        num_clips=args.clips,
+        num_crops=args.crops,
+        **_data_kwargs(args),
+    )
     print(f"{features.shape[0]} videos x {features.shape[1]} features -> {args.out}")
     return 0
 

@@ -35,8 +35,19 @@ def per_class_accuracy(matrix):
         return np.diag(matrix) / counts
 
 
-def clip_dataset(model, data, training=False, num_clips=1, num_crops=1, batch_size=8,
-                 sampling="dense", frame_interval=8, short_side=None, crop_size=None, root=None):
+def clip_dataset(
+    model,
+    data,
+    training=False,
+    num_clips=1,
+    num_crops=1,
+    batch_size=8,
+    sampling="dense",
+    frame_interval=8,
+    short_side=None,
+    crop_size=None,
+    root=None,
+):
     """`(dataset, manifest)` of evaluation clips for `model` from a manifest.
 
     Frames per clip and crop size are read from the model's input; the crop
@@ -49,10 +60,18 @@ def clip_dataset(model, data, training=False, num_clips=1, num_crops=1, batch_si
     crop_size = height or crop_size or 224
     manifest = video_data.load_manifest(data, root)
     dataset = video_data.build_dataset(
-        manifest, training=training, num_frames=num_frames, sampling=sampling,
-        frame_interval=frame_interval, batch_size=batch_size, crop_size=crop_size,
-        short_side=short_side or round(crop_size * 256 / 224), num_clips=num_clips,
-        num_crops=num_crops, deterministic=True, skip_bad_videos=False,
+        manifest,
+        training=training,
+        num_frames=num_frames,
+        sampling=sampling,
+        frame_interval=frame_interval,
+        batch_size=batch_size,
+        crop_size=crop_size,
+        short_side=short_side or round(crop_size * 256 / 224),
+        num_clips=num_clips,
+        num_crops=num_crops,
+        deterministic=True,
+        skip_bad_videos=False,
     )
     return dataset, manifest
 
@@ -83,9 +102,21 @@ def predict_views(function, dataset, num_videos, verbose=1):
     return np.concatenate(outputs), np.concatenate(labels)
 
 
-def evaluate(model, data, protocol="fast", num_clips=None, num_crops=None, batch_size=8,
-             sampling="dense", frame_interval=8, short_side=None, crop_size=None, root=None,
-             out_dir=None, verbose=1):
+def evaluate(
+    model,
+    data,
+    protocol="fast",
+    num_clips=None,
+    num_crops=None,
+    batch_size=8,
+    sampling="dense",
+    frame_interval=8,
+    short_side=None,
+    crop_size=None,
+    root=None,
+    out_dir=None,
+    verbose=1,
+):
     """Evaluates a video classifier on a manifest.
 
     Args:
@@ -115,9 +146,16 @@ def evaluate(model, data, protocol="fast", num_clips=None, num_crops=None, batch
     if isinstance(model, (str, os.PathLike)):
         model = keras.models.load_model(model, compile=False)
     dataset, manifest = clip_dataset(
-        model, data, num_clips=num_clips, num_crops=num_crops, batch_size=batch_size,
-        sampling=sampling, frame_interval=frame_interval, short_side=short_side,
-        crop_size=crop_size, root=root,
+        model,
+        data,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        batch_size=batch_size,
+        sampling=sampling,
+        frame_interval=frame_interval,
+        short_side=short_side,
+        crop_size=crop_size,
+        root=root,
     )
     scores, labels = predict_views(
         model.predict_on_batch, dataset, len(manifest.entries), verbose=verbose
@@ -136,9 +174,11 @@ def evaluate(model, data, protocol="fast", num_clips=None, num_crops=None, batch
         "confusion": matrix.tolist(),
     }
     if out_dir is not None:
-        classes = manifest.classes if len(manifest.classes) == num_classes else [
-            str(i) for i in range(num_classes)
-        ]
+        classes = (
+            manifest.classes
+            if len(manifest.classes) == num_classes
+            else [str(i) for i in range(num_classes)]
+        )
         write_reports(out_dir, results, scores, labels, manifest, classes)
     return results
 
@@ -151,11 +191,16 @@ def write_reports(out_dir, results, scores, labels, manifest, classes):
         writer = csv.writer(file)
         writer.writerow(["video", "label", "class", "correct", "top5_labels", "top5_scores"])
         for entry, label, row, score in zip(manifest.entries, labels, top, scores, strict=True):
-            writer.writerow([
-                entry.path, int(label), classes[label], int(row[0] == label),
-                " ".join(str(int(i)) for i in row),
-                " ".join(f"{score[i]:.4f}" for i in row),
-            ])
+            writer.writerow(
+                [
+                    entry.path,
+                    int(label),
+                    classes[label],
+                    int(row[0] == label),
+                    " ".join(str(int(i)) for i in row),
+                    " ".join(f"{score[i]:.4f}" for i in row),
+                ]
+            )
     counts = np.asarray(results["confusion"]).sum(axis=1)
     with open(os.path.join(out_dir, "per_class.csv"), "w", newline="") as file:
         writer = csv.writer(file)
@@ -165,11 +210,14 @@ def write_reports(out_dir, results, scores, labels, manifest, classes):
         ):
             writer.writerow([label, name, int(count), "" if accuracy is None else accuracy])
     with open(os.path.join(out_dir, "metrics.json"), "w") as file:
-        summary = {key: results[key] for key in
-                   ("top1", "top5", "mean_class_accuracy", "num_videos", "views")}
+        summary = {
+            key: results[key]
+            for key in ("top1", "top5", "mean_class_accuracy", "num_videos", "views")
+        }
         json.dump(summary, file, indent=2)
-    plot_confusion(np.asarray(results["confusion"]), classes,
-                   os.path.join(out_dir, "confusion.png"))
+    plot_confusion(
+        np.asarray(results["confusion"]), classes, os.path.join(out_dir, "confusion.png")
+    )
 
 
 def plot_confusion(matrix, classes, path):
@@ -216,9 +264,20 @@ def feature_model(model):
     return features
 
 
-def extract_features(model, data, out_path, num_clips=1, num_crops=1, batch_size=8,
-                     sampling="dense", frame_interval=8, short_side=None, crop_size=None,
-                     root=None, verbose=1):
+def extract_features(
+    model,
+    data,
+    out_path,
+    num_clips=1,
+    num_crops=1,
+    batch_size=8,
+    sampling="dense",
+    frame_interval=8,
+    short_side=None,
+    crop_size=None,
+    root=None,
+    verbose=1,
+):
     """Pooled features of every video of a manifest, saved to `.npz` or `.npy`.
 
     Args:
@@ -237,9 +296,16 @@ def extract_features(model, data, out_path, num_clips=1, num_crops=1, batch_size
     if isinstance(model, (str, os.PathLike)):
         model = keras.models.load_model(model, compile=False)
     dataset, manifest = clip_dataset(
-        model, data, num_clips=num_clips, num_crops=num_crops, batch_size=batch_size,
-        sampling=sampling, frame_interval=frame_interval, short_side=short_side,
-        crop_size=crop_size, root=root,
+        model,
+        data,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        batch_size=batch_size,
+        sampling=sampling,
+        frame_interval=frame_interval,
+        short_side=short_side,
+        crop_size=crop_size,
+        root=root,
     )
     features, labels = predict_views(
         feature_model(model), dataset, len(manifest.entries), verbose=verbose
@@ -247,7 +313,11 @@ def extract_features(model, data, out_path, num_clips=1, num_crops=1, batch_size
     if str(out_path).endswith(".npy"):
         np.save(out_path, features)
     else:
-        np.savez(out_path, features=features, labels=labels,
-                 videos=np.array([entry.path for entry in manifest.entries]),
-                 classes=np.array(manifest.classes))
+        np.savez(
+            out_path,
+            features=features,
+            labels=labels,
+            videos=np.array([entry.path for entry in manifest.entries]),
+            classes=np.array(manifest.classes),
+        )
     return features

@@ -96,9 +96,7 @@ class SGD(keras.optimizers.SGD):
         context = tf.distribute.get_replica_context()
         if self.global_clipnorm is None or context is None or context.num_replicas_in_sync == 1:
             return super()._clip_gradients(grads)
-        total = context.all_reduce(
-            tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None]
-        )
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None])
         norm = tf.linalg.global_norm(total)
         scale = tf.minimum(1.0, self.global_clipnorm / tf.maximum(norm, 1e-12))
         return [None if g is None else g * tf.cast(scale, g.dtype) for g in grads]
@@ -134,9 +132,7 @@ def make_optimizer(
         warmup_steps=round(warmup_epochs * steps_per_epoch),
         warmup_start=warmup_start,
     )
-    return SGD(
-        schedule, momentum=momentum, nesterov=nesterov, global_clipnorm=clip_norm or None
-    )
+    return SGD(schedule, momentum=momentum, nesterov=nesterov, global_clipnorm=clip_norm or None)
 
 
 def add_weight_decay(model, weight_decay):

@@ -12,9 +12,23 @@ from keras_mvf.training import distribute, optimization, recipes
 
 # Recipe values `train()` takes when an argument is left as None.
 RECIPE_KEYS = (
-    "sampling", "num_frames", "frame_interval", "alpha", "epochs", "lr_steps", "warmup_epochs",
-    "warmup_start", "flip", "crop_size", "short_side", "base_lr", "momentum", "nesterov",
-    "weight_decay", "clip_norm", "dropout",
+    "sampling",
+    "num_frames",
+    "frame_interval",
+    "alpha",
+    "epochs",
+    "lr_steps",
+    "warmup_epochs",
+    "warmup_start",
+    "flip",
+    "crop_size",
+    "short_side",
+    "base_lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "clip_norm",
+    "dropout",
 )
 
 
@@ -44,8 +58,9 @@ def load_pretrained(model, path):
             layer.set_weights(weights)
 
 
-def build_datasets(train_data, val_data, settings, batch_size, train_crop, label_swap, root,
-                   seed, strategy):
+def build_datasets(
+    train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed, strategy
+):
     """Training and validation `tf.data` pipelines from manifests (datasets pass through).
 
     Returns `(train, val, num_classes, num_train_videos, val_steps)`; the last
@@ -80,8 +95,12 @@ def build_datasets(train_data, val_data, settings, batch_size, train_crop, label
             )
 
         train_data = pipelines(
-            manifest, training=True, train_crop=train_crop, flip=settings["flip"],
-            label_swap=label_swap, seed=seed,
+            manifest,
+            training=True,
+            train_crop=train_crop,
+            flip=settings["flip"],
+            label_swap=label_swap,
+            seed=seed,
         )
         if isinstance(val_data, (str, os.PathLike)):
             val_manifest = data.load_manifest(val_data)
@@ -197,11 +216,22 @@ def train(
     """
     settings = recipes.get_recipe(recipe)
     given = {
-        "sampling": sampling, "num_frames": num_frames, "frame_interval": frame_interval,
-        "alpha": alpha, "epochs": epochs, "lr_steps": lr_steps, "warmup_epochs": warmup_epochs,
-        "warmup_start": warmup_start, "flip": flip, "crop_size": crop_size,
-        "short_side": short_side, "base_lr": base_lr, "momentum": momentum,
-        "nesterov": nesterov, "weight_decay": weight_decay, "clip_norm": clip_norm,
+        "sampling": sampling,
+        "num_frames": num_frames,
+        "frame_interval": frame_interval,
+        "alpha": alpha,
+        "epochs": epochs,
+        "lr_steps": lr_steps,
+        "warmup_epochs": warmup_epochs,
+        "warmup_start": warmup_start,
+        "flip": flip,
+        "crop_size": crop_size,
+        "short_side": short_side,
+        "base_lr": base_lr,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "weight_decay": weight_decay,
+        "clip_norm": clip_norm,
         "dropout": dropout,
     }
     settings.update({key: value for key, value in given.items() if value is not None})

@@ -13,11 +13,14 @@ def register(subparsers):
     convert.add_argument("checkpoint", help="a .pth file, or a name from `keras-mvf weights`")
     convert.add_argument("output", help="the .weights.h5 file to write")
     convert.add_argument(
-        "--model", default=None,
+        "--model",
+        default=None,
         help="a name from `keras-mvf models`; inferred from the checkpoint by default",
     )
     convert.add_argument(
-        "--frames", type=int, default=None,
+        "--frames",
+        type=int,
+        default=None,
         help="frames per clip of the model (the weights fit any); from the file name "
         "(e.g. R50_8x8.pth) or 8",
     )
@@ -29,8 +32,10 @@ def run_weights(args):
 
     for name in presets.list_weights():
         info = presets.weights_info(name)
-        print(f"{name}\n    {info['description']}\n    url: {info['url']}\n"
-              f"    sha256: {info['sha256'] or 'unknown (not recorded yet; not verified)'}")
+        print(
+            f"{name}\n    {info['description']}\n    url: {info['url']}\n"
+            f"    sha256: {info['sha256'] or 'unknown (not recorded yet; not verified)'}"
+        )
     return 0
 
 
@@ -51,6 +56,8 @@ def run_convert(args):
         match = re.search(r"_(\d+)x(\d+)", os.path.basename(checkpoint))
         frames = int(match.group(1)) if match else 8
     model = loading.convert_checkpoint(checkpoint, args.output, args.model, num_frames=frames)
-    print(f"{args.checkpoint} -> {args.output}: {model.name}, {frames} frames, "
-          f"{model.count_params() / 1e6:.2f}M parameters")
+    print(
+        f"{args.checkpoint} -> {args.output}: {model.name}, {frames} frames, "
+        f"{model.count_params() / 1e6:.2f}M parameters"
+    )
     return 0

@@ -52,9 +52,12 @@ def _identity(value):
 
 
 def _batch_norm(layer, key):
-    return [(layer.gamma, f"{key}.weight", _identity), (layer.beta, f"{key}.bias", _identity),
-            (layer.moving_mean, f"{key}.running_mean", _identity),
-            (layer.moving_variance, f"{key}.running_var", _identity)]
+    return [
+        (layer.gamma, f"{key}.weight", _identity),
+        (layer.beta, f"{key}.bias", _identity),
+        (layer.moving_mean, f"{key}.running_mean", _identity),
+        (layer.moving_variance, f"{key}.running_var", _identity),
+    ]
 
 
 def _layer_mapping(layer, prefix, mvf_blocks):
@@ -71,11 +74,16 @@ def _layer_mapping(layer, prefix, mvf_blocks):
     torch_block = f"{prefix}layer{int(stage) - 1}.{int(block) - 1}"
     if mvf:
         module = f"{torch_block}.conv1"
-        views = [(layer.temporal_kernel, "shift_conv", 2), (layer.height_kernel, "h_conv", 3),
-                 (layer.width_kernel, "w_conv", 4)]
-        return [(variable, f"{module}.{conv}.weight", _view_kernel(axis))
-                for variable, conv, axis in views if variable is not None
-                ] + _batch_norm(layer.bn, f"{module}.bn")
+        views = [
+            (layer.temporal_kernel, "shift_conv", 2),
+            (layer.height_kernel, "h_conv", 3),
+            (layer.width_kernel, "w_conv", 4),
+        ]
+        return [
+            (variable, f"{module}.{conv}.weight", _view_kernel(axis))
+            for variable, conv, axis in views
+            if variable is not None
+        ] + _batch_norm(layer.bn, f"{module}.bn")
     if index == "0":
         torch_layer = f"{torch_block}.downsample.{0 if kind == 'conv' else 1}"
     elif kind == "conv":
@@ -136,8 +144,10 @@ def load_state_dict(model, state_dict):
         if layer.name == "predictions":
             weight = state.get(f"{head}.weight")
             if release and weight is not None and weight.shape[0] == layer.units:
-                assignments += [(layer.kernel, f"{head}.weight", _dense_kernel),
-                                (layer.bias, f"{head}.bias", _identity)]
+                assignments += [
+                    (layer.kernel, f"{head}.weight", _dense_kernel),
+                    (layer.bias, f"{head}.bias", _identity),
+                ]
             else:
                 fresh.append(layer.name)
             continue
@@ -197,8 +207,10 @@ def infer_model_kwargs(state_dict):
             stage, block = int(match.group(1)), int(match.group(2))
             blocks[stage] = max(blocks.get(stage, 0), block + 1)
     if sorted(blocks) != [1, 2, 3, 4]:
-        raise ValueError(f"Not a ResNet checkpoint: no layer1..layer4 blocks. "
-                         f"Received keys like {_describe(state_dict, 4)}")
+        raise ValueError(
+            f"Not a ResNet checkpoint: no layer1..layer4 blocks. "
+            f"Received keys like {_describe(state_dict, 4)}"
+        )
     prefix = RELEASE_PREFIX if f"{RELEASE_PREFIX}conv1.weight" in state_dict else ""
     stages, alpha = [], 0.0
     for stage in range(1, 5):

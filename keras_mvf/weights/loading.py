@@ -27,7 +27,7 @@ def _is_pth(weights):
 
 
 def h5_layout(path):
-    """"pytorch" or "keras": the ResNet layout a `.weights.h5` file was saved from.
+    """ "pytorch" or "keras": the ResNet layout a `.weights.h5` file was saved from.
 
     Keras stores layers in model order as `layers/<class>_<n>`; the first Conv2D
     (`conv1_conv`) has a bias only in the "keras" layout.
@@ -82,8 +82,11 @@ def resolve_layout(layout, weights, backbone_weights):
 
 
 def _depth(model):
-    blocks = sum(1 for layer in model.layers if layer.name.startswith("conv4_block")
-                 and layer.name.endswith("_1_conv"))
+    blocks = sum(
+        1
+        for layer in model.layers
+        if layer.name.startswith("conv4_block") and layer.name.endswith("_1_conv")
+    )
     return {6: 50, 23: 101}.get(blocks)
 
 
@@ -94,8 +97,10 @@ def converted_preset(name):
         return path
     info = presets.PRESETS[name]
     if info["num_frames"] is None:
-        raise ValueError(f"{name} is an ImageNet backbone: pass it as backbone_weights. "
-                         f"Received: weights={name!r}")
+        raise ValueError(
+            f"{name} is an ImageNet backbone: pass it as backbone_weights. "
+            f"Received: weights={name!r}"
+        )
     checkpoint = presets.download_checkpoint(name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = f"{path}.partial.weights.h5"
@@ -123,8 +128,11 @@ def convert_checkpoint(checkpoint, output, model_name=None, num_frames=8, input_
 
     state_dict = pth.read_state_dict(checkpoint)
     inferred = convert.infer_model_kwargs(state_dict)
-    common = {"num_frames": num_frames, "layout": "pytorch",
-              "input_shape": input_shape or (None, None, 3)}
+    common = {
+        "num_frames": num_frames,
+        "layout": "pytorch",
+        "input_shape": input_shape or (None, None, 3),
+    }
     if model_name is None:
         model = resnet.ResNetVideo(**inferred, **common)
     else:

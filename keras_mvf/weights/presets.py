@@ -66,8 +66,12 @@ PRESETS = {
     **{
         f"mvfnet{depth}_k400_{frames}x{interval}": _kinetics(depth, frames, interval, top1)
         for depth, frames, interval, top1 in (
-            (50, 4, 16, 74.2), (50, 8, 8, 76.0), (50, 16, 4, 77.0),
-            (101, 4, 16, 76.0), (101, 8, 8, 77.4), (101, 16, 4, 78.4),
+            (50, 4, 16, 74.2),
+            (50, 8, 8, 76.0),
+            (50, 16, 4, 77.0),
+            (101, 4, 16, 76.0),
+            (101, 8, 8, 77.4),
+            (101, 16, 4, 78.4),
         )
     },
     "resnet50_imagenet": _imagenet(50),
@@ -86,8 +90,9 @@ def list_weights():
 def weights_info(name):
     """Metadata of a released checkpoint, with its download `url`."""
     if name not in PRESETS:
-        raise ValueError(f"Unknown weights {name!r}; choose one of {list_weights()}. "
-                         f"Received: name={name!r}")
+        raise ValueError(
+            f"Unknown weights {name!r}; choose one of {list_weights()}. Received: name={name!r}"
+        )
     return {**PRESETS[name], "name": name, "url": checkpoint_url(name)}
 
 
@@ -100,8 +105,11 @@ def resolve_preset(weights, depth, num_frames):
     """The preset meant by `weights` (a preset name or "kinetics400") for a ResNet model."""
     if weights in PRESETS:
         return weights
-    candidates = [name for name, info in PRESETS.items()
-                  if info["model"] == f"mvfnet{depth}" and info["num_frames"] == num_frames]
+    candidates = [
+        name
+        for name, info in PRESETS.items()
+        if info["model"] == f"mvfnet{depth}" and info["num_frames"] == num_frames
+    ]
     if len(candidates) != 1:
         released = [name for name, info in PRESETS.items() if info["model"] == f"mvfnet{depth}"]
         raise ValueError(
@@ -202,5 +210,7 @@ def decode_predictions(predictions, top=5, class_names=None):
             f"Received: predictions.shape={predictions.shape}"
         )
     order = np.argsort(-predictions, axis=1)[:, :top]
-    return [[(names[i], float(row[i])) for i in indices]
-            for row, indices in zip(predictions, order, strict=True)]
+    return [
+        [(names[i], float(row[i])) for i in indices]
+        for row, indices in zip(predictions, order, strict=True)
+    ]

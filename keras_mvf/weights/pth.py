@@ -79,7 +79,7 @@ class _PendingTensor:
         flat = storage.array
         itemsize = flat.dtype.itemsize
         array = np.lib.stride_tricks.as_strided(
-            flat[self.offset:] if 0 not in self.size else flat,
+            flat[self.offset :] if 0 not in self.size else flat,
             shape=tuple(self.size),
             strides=tuple(s * itemsize for s in self.stride),
         ).copy()
@@ -88,8 +88,9 @@ class _PendingTensor:
         return array
 
 
-def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False,
-                    backward_hooks=None, metadata=None):
+def _rebuild_tensor(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     """Replaces `torch._utils._rebuild_tensor_v2`."""
     if not isinstance(storage, _Storage):
         raise UnsafeCheckpointError("A tensor was rebuilt from something that is not a storage.")

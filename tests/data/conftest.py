@@ -13,8 +13,12 @@ def make_frames(num_frames, height=48, width=64, seed=0):
     """Frames whose content changes every frame (a moving gradient plus the frame number)."""
     rng = np.random.default_rng(seed)
     base = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (width * 2, height * 2))
-    frames = np.stack([base[i % height:i % height + height, i % width:i % width + width]
-                       for i in range(num_frames)])
+    frames = np.stack(
+        [
+            base[i % height : i % height + height, i % width : i % width + width]
+            for i in range(num_frames)
+        ]
+    )
     frames[:, :8, :8] = (np.arange(num_frames) * 5 % 256).astype(np.uint8)[:, None, None, None]
     return frames
 
@@ -40,13 +44,17 @@ def videos(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("videos")
     frames = make_frames(40)
-    paths = {ext: write_video(str(root / f"clip.{ext}"), frames, fps=25)
-             for ext in ("mp4", "avi", "webm", "mkv")}
+    paths = {
+        ext: write_video(str(root / f"clip.{ext}"), frames, fps=25)
+        for ext in ("mp4", "avi", "webm", "mkv")
+    }
     for ext in ("mp4", "mkv"):
-        paths[f"h264.{ext}"] = write_video(str(root / f"h264.{ext}"), frames, fps=25,
-                                           fourcc="avc1", keyframe_interval=10)
-    paths["vp9.webm"] = write_video(str(root / "vp9.webm"), frames, fps=25, fourcc="VP90",
-                                    keyframe_interval=10)
+        paths[f"h264.{ext}"] = write_video(
+            str(root / f"h264.{ext}"), frames, fps=25, fourcc="avc1", keyframe_interval=10
+        )
+    paths["vp9.webm"] = write_video(
+        str(root / "vp9.webm"), frames, fps=25, fourcc="VP90", keyframe_interval=10
+    )
     with open(paths["avi"], "rb") as file:
         data = file.read()
     paths["truncated"] = str(root / "truncated.avi")

@@ -34,11 +34,16 @@ def dataset_root(tmp_path_factory):
     """Videos laid out as the datasets ship them, plus one frame folder."""
     root = tmp_path_factory.mktemp("root")
     frames = make_frames(12, 32, 48)
-    for relative in ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
-                     "Archery/v_Archery_g01_c01.avi",
-                     "abseiling/abc_000010_000020.mp4", "air drumming/xyz_000001_000011.mp4",
-                     "78687.webm", "brush_hair/a.avi", "cartwheel/b.avi",
-                     "tst_000003_000013.mp4"):
+    for relative in (
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
+        "Archery/v_Archery_g01_c01.avi",
+        "abseiling/abc_000010_000020.mp4",
+        "air drumming/xyz_000001_000011.mp4",
+        "78687.webm",
+        "brush_hair/a.avi",
+        "cartwheel/b.avi",
+        "tst_000003_000013.mp4",
+    ):
         os.makedirs(os.path.dirname(root / relative), exist_ok=True)
         write_video(str(root / relative), frames, fps=30)
     write_frame_folder(str(root / "frames" / "clip1"), frames[:5])
@@ -46,22 +51,29 @@ def dataset_root(tmp_path_factory):
 
 
 def test_list_files_for_videos_and_frame_folders(dataset_root, tmp_path):
-    path = _write(tmp_path / "list.txt",
-                  "Archery/v_Archery_g01_c01.avi 1\n\nframes/clip1 5 0\nnot/there.avi 1\n")
+    path = _write(
+        tmp_path / "list.txt",
+        "Archery/v_Archery_g01_c01.avi 1\n\nframes/clip1 5 0\nnot/there.avi 1\n",
+    )
     annotations, classes = parse_list_file(path)
     assert classes == ["0", "1"]
     entries, problems = index_annotations(annotations, str(dataset_root))
     assert [(e.path, e.kind, e.num_frames, e.label) for e in entries] == [
-        ("Archery/v_Archery_g01_c01.avi", "video", 12, 1), ("frames/clip1", "frames", 5, 0)]
+        ("Archery/v_Archery_g01_c01.avi", "video", 12, 1),
+        ("frames/clip1", "frames", 5, 0),
+    ]
     assert problems == [f"missing\tnot/there.avi\t{path}:4"]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("a.avi", "list.txt:2: expected 'path label'"),
-    ("a.avi one", "list.txt:2: label must be an integer"),
-    ("a.avi 5", "list.txt:2: label 5 is outside the class list of 2 classes"),
-    ("a 0 1", "list.txt:2: num_frames must be positive"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("a.avi", "list.txt:2: expected 'path label'"),
+        ("a.avi one", "list.txt:2: label must be an integer"),
+        ("a.avi 5", "list.txt:2: label 5 is outside the class list of 2 classes"),
+        ("a 0 1", "list.txt:2: num_frames must be positive"),
+    ],
+)
 def test_list_file_errors_name_file_and_line(tmp_path, line, message):
     path = _write(tmp_path / "list.txt", f"b.avi 0\n{line}\n")
     with pytest.raises(ValueError, match=message):
@@ -69,14 +81,19 @@ def test_list_file_errors_name_file_and_line(tmp_path, line, message):
 
 
 def test_kinetics_csv_with_label_folders(dataset_root, tmp_path):
-    path = _write(tmp_path / "k.csv", "label,youtube_id,time_start,time_end,split\n"
-                  "air drumming,xyz,1,11,train\nabseiling,abc,10,20,train\n"
-                  "abseiling,gone,0,10,train\n")
+    path = _write(
+        tmp_path / "k.csv",
+        "label,youtube_id,time_start,time_end,split\n"
+        "air drumming,xyz,1,11,train\nabseiling,abc,10,20,train\n"
+        "abseiling,gone,0,10,train\n",
+    )
     annotations, classes = parse_kinetics_csv(path)
     assert classes == ["abseiling", "air drumming"]
     entries, problems = index_annotations(annotations, str(dataset_root), workers=2)
     assert [(e.path, e.label) for e in entries] == [
-        ("air drumming/xyz_000001_000011.mp4", 1), ("abseiling/abc_000010_000020.mp4", 0)]
+        ("air drumming/xyz_000001_000011.mp4", 1),
+        ("abseiling/abc_000010_000020.mp4", 0),
+    ]
     assert len(problems) == 1 and "gone_000000_000010" in problems[0]
     with pytest.raises(ValueError, match=r"k.csv:3: label 'abseiling' is not in the class list"):
         parse_kinetics_csv(path, classes=["air drumming"])
@@ -86,10 +103,13 @@ def test_kinetics_csv_with_label_folders(dataset_root, tmp_path):
 
 
 def test_kinetics_test_split_without_labels(dataset_root, tmp_path):
-    no_column = _write(tmp_path / "test.csv", "youtube_id,time_start,time_end,split\n"
-                       "tst,3,13,test\n")
-    empty = _write(tmp_path / "test2.csv", "label,youtube_id,time_start,time_end,split\n"
-                   ",tst,3,13,test\nabseiling,abc,10,20,val\n")
+    no_column = _write(
+        tmp_path / "test.csv", "youtube_id,time_start,time_end,split\ntst,3,13,test\n"
+    )
+    empty = _write(
+        tmp_path / "test2.csv",
+        "label,youtube_id,time_start,time_end,split\n,tst,3,13,test\nabseiling,abc,10,20,val\n",
+    )
     annotations, classes = parse_kinetics_csv(no_column, classes=["abseiling", "air drumming"])
     assert classes == ["abseiling", "air drumming"]
     assert [(a.candidates, a.label) for a in annotations] == [(("tst_000003_000013",), NO_LABEL)]
@@ -97,30 +117,53 @@ def test_kinetics_test_split_without_labels(dataset_root, tmp_path):
     assert classes == ["abseiling"] and [a.label for a in annotations] == [NO_LABEL, 0]
     entries, problems = index_annotations(annotations, str(dataset_root))
     assert problems == [] and [(e.path, e.label) for e in entries] == [
-        ("tst_000003_000013.mp4", NO_LABEL), ("abseiling/abc_000010_000020.mp4", 0)]
-    manifest = load_manifest(write_manifest(str(tmp_path / "m.jsonl"), entries, classes,
-                                            str(dataset_root)))
+        ("tst_000003_000013.mp4", NO_LABEL),
+        ("abseiling/abc_000010_000020.mp4", 0),
+    ]
+    manifest = load_manifest(
+        write_manifest(str(tmp_path / "m.jsonl"), entries, classes, str(dataset_root))
+    )
     assert [e.label for e in manifest.entries] == [NO_LABEL, 0]
     small = {"num_frames": 2, "frame_interval": 2, "crop_size": 16, "short_side": 16}
-    labels = [y.numpy().tolist() for _, y in build_dataset(
-        manifest, training=False, batch_size=2, deterministic=True, **small)]
+    labels = [
+        y.numpy().tolist()
+        for _, y in build_dataset(
+            manifest, training=False, batch_size=2, deterministic=True, **small
+        )
+    ]
     assert labels == [[NO_LABEL, 0]]
     pack_tfrecords(manifest, str(tmp_path / "shards"), num_shards=1, short_side=16)
-    labels = [y.numpy().tolist() for _, y in build_dataset(
-        str(tmp_path / "shards"), training=False, batch_size=2, deterministic=True, **small)]
+    labels = [
+        y.numpy().tolist()
+        for _, y in build_dataset(
+            str(tmp_path / "shards"), training=False, batch_size=2, deterministic=True, **small
+        )
+    ]
     assert labels == [[NO_LABEL, 0]]
     with pytest.raises(ValueError, match="1 have no label .* tst_000003_000013.mp4"):
         build_dataset(manifest, training=True, **small)
 
 
 def test_something_something_json(dataset_root, tmp_path):
-    labels = _write(tmp_path / "labels.json",
-                    json.dumps({"Holding something next to something": "1",
-                                "Something falling like a rock": "0"}))
-    items = _write(tmp_path / "train.json", json.dumps([
-        {"id": "78687", "label": "holding a cup next to a pen",
-         "template": "Holding [something] next to [something]", "placeholders": ["a", "b"]},
-    ]))
+    labels = _write(
+        tmp_path / "labels.json",
+        json.dumps(
+            {"Holding something next to something": "1", "Something falling like a rock": "0"}
+        ),
+    )
+    items = _write(
+        tmp_path / "train.json",
+        json.dumps(
+            [
+                {
+                    "id": "78687",
+                    "label": "holding a cup next to a pen",
+                    "template": "Holding [something] next to [something]",
+                    "placeholders": ["a", "b"],
+                },
+            ]
+        ),
+    )
     annotations, classes = parse_something_json(items, labels)
     assert classes == ["Something falling like a rock", "Holding something next to something"]
     entries, problems = index_annotations(annotations, str(dataset_root))
@@ -151,7 +194,9 @@ def test_hmdb51_split_flags(dataset_root, tmp_path):
     train, classes = parse_hmdb51(str(splits), 1, "train")
     assert classes == ["brush_hair", "cartwheel"]
     assert [(a.candidates[0], a.label) for a in train] == [
-        (os.path.join("brush_hair", "a.avi"), 0), (os.path.join("cartwheel", "c.avi"), 1)]
+        (os.path.join("brush_hair", "a.avi"), 0),
+        (os.path.join("cartwheel", "c.avi"), 1),
+    ]
     test, _ = parse_hmdb51(str(splits), 1, "test")
     entries, problems = index_annotations(test, str(dataset_root))
     assert [e.label for e in entries] == [1] and problems == []
@@ -162,7 +207,8 @@ def test_hmdb51_split_flags(dataset_root, tmp_path):
 
 def test_manifest_round_trip_and_errors(dataset_root, tmp_path):
     annotations, classes = parse_list_file(
-        _write(tmp_path / "l.txt", "frames/clip1 5 1\nArchery/v_Archery_g01_c01.avi 0\n"))
+        _write(tmp_path / "l.txt", "frames/clip1 5 1\nArchery/v_Archery_g01_c01.avi 0\n")
+    )
     entries, _ = index_annotations(annotations, str(dataset_root))
     path = write_manifest(str(tmp_path / "m.jsonl"), entries, classes, str(dataset_root))
     manifest = load_manifest(path)
@@ -183,16 +229,34 @@ def test_index_command_reports_problems_separately(dataset_root, tmp_path):
     broken = tmp_path / "broken"
     os.makedirs(broken)
     open(broken / "zero.mp4", "wb").close()
-    listing = _write(tmp_path / "list.txt",
-                     f"{dataset_root}/Archery/v_Archery_g01_c01.avi 0\n"
-                     f"{broken}/zero.mp4 0\nmissing.avi 1\n")
+    listing = _write(
+        tmp_path / "list.txt",
+        f"{dataset_root}/Archery/v_Archery_g01_c01.avi 0\n{broken}/zero.mp4 0\nmissing.avi 1\n",
+    )
     output = str(tmp_path / "out.jsonl")
     result = subprocess.run(
-        [sys.executable, "-m", "keras_mvf.cli", "data", "index", "--format", "list",
-         "--annotations", listing, "--root", str(tmp_path), "--output", output,
-         "--workers", "2"],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        check=False)
+        [
+            sys.executable,
+            "-m",
+            "keras_mvf.cli",
+            "data",
+            "index",
+            "--format",
+            "list",
+            "--annotations",
+            listing,
+            "--root",
+            str(tmp_path),
+            "--output",
+            output,
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "Indexed 1 of 3 videos, 2 classes" in result.stdout
     assert "2 missing or unreadable videos" in result.stdout

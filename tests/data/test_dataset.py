@@ -62,8 +62,9 @@ def test_training_batches(manifest_path):
 
 def test_evaluation_clip_equals_sampled_and_cropped_frames(manifest_path):
     manifest = load_manifest(manifest_path)
-    dataset = build_dataset(manifest_path, training=False, batch_size=4, sampling="uniform",
-                            deterministic=True, **SMALL)
+    dataset = build_dataset(
+        manifest_path, training=False, batch_size=4, sampling="uniform", deterministic=True, **SMALL
+    )
     clips, labels = _collect(dataset)
     np.testing.assert_array_equal(labels, np.arange(6))
     entry = manifest.entries[1]
@@ -73,8 +74,15 @@ def test_evaluation_clip_equals_sampled_and_cropped_frames(manifest_path):
 
 
 def test_multi_view_evaluation(manifest_path):
-    dataset = build_dataset(manifest_path, training=False, batch_size=2, num_clips=2,
-                            num_crops=3, deterministic=True, **SMALL)
+    dataset = build_dataset(
+        manifest_path,
+        training=False,
+        batch_size=2,
+        num_clips=2,
+        num_crops=3,
+        deterministic=True,
+        **SMALL,
+    )
     clips, labels = _collect(dataset)
     assert clips.shape == (6, 6, 4, 32, 32, 3) and list(labels) == list(range(6))
     assert not np.array_equal(clips[0, 0], clips[0, 1])  # left and centre crops differ
@@ -82,8 +90,7 @@ def test_multi_view_evaluation(manifest_path):
 
 def test_list_file_with_root(manifest_path):
     root = os.path.dirname(manifest_path)
-    dataset = build_dataset(os.path.join(root, "list.txt"), False, batch_size=6, root=root,
-                            **SMALL)
+    dataset = build_dataset(os.path.join(root, "list.txt"), False, batch_size=6, root=root, **SMALL)
     assert sorted(_collect(dataset)[1]) == list(range(6))
     with pytest.raises(ValueError, match="needs `root=`"):
         build_dataset(os.path.join(root, "list.txt"), False, **SMALL)
@@ -91,8 +98,7 @@ def test_list_file_with_root(manifest_path):
 
 def test_seeded_deterministic_pipeline_repeats_and_reshuffles_each_epoch(manifest_path):
     def make():
-        return build_dataset(manifest_path, True, batch_size=2, seed=3, deterministic=True,
-                             **SMALL)
+        return build_dataset(manifest_path, True, batch_size=2, seed=3, deterministic=True, **SMALL)
 
     first, second = make(), make()
     epoch1 = _collect(first)
@@ -108,9 +114,11 @@ def test_bad_videos_are_skipped_counted_and_reported(manifest_path, tmp_path, ca
     truncated = tmp_path / "truncated.avi"
     with open(manifest.full_path(manifest.entries[1]), "rb") as file:
         truncated.write_bytes(file.read()[:3000])
-    entries = [*manifest.entries[:2],
-               manifest.entries[0].__class__(str(bad), 24, 30.0, 0),
-               manifest.entries[1].__class__(str(truncated), 24, 30.0, 1)]
+    entries = [
+        *manifest.entries[:2],
+        manifest.entries[0].__class__(str(bad), 24, 30.0, 0),
+        manifest.entries[1].__class__(str(truncated), 24, 30.0, 1),
+    ]
     path = write_manifest(str(tmp_path / "m.jsonl"), entries, manifest.classes, manifest.root)
     skipped = SkippedVideos()
     dataset = build_dataset(path, True, batch_size=1, skipped=skipped, **SMALL)
@@ -125,8 +133,9 @@ def test_bad_videos_are_skipped_counted_and_reported(manifest_path, tmp_path, ca
         SkippedVideosCallback(skipped).on_epoch_end(0, logs)
     assert logs == {"skipped_videos": 2} and skipped.count == 0
     assert "2 video(s) skipped" in caplog.text and "corrupt.mp4" in caplog.text
-    evaluation = build_dataset(path, False, batch_size=3, skipped=skipped,
-                               deterministic=True, **SMALL)
+    evaluation = build_dataset(
+        path, False, batch_size=3, skipped=skipped, deterministic=True, **SMALL
+    )
     assert int(evaluation.cardinality()) == 2
     # Evaluation replaces them too (by the next readable entry, wrapping around).
     assert list(_collect(evaluation)[1]) == [0, 1, 0, 0] and skipped.count == 2
@@ -139,11 +148,11 @@ def test_label_swap_follows_the_flip(tmp_path):
     frames = np.zeros((4, 40, 40, 3), np.uint8)
     frames[:, :, 20:] = 255  # dark left half, bright right half
     write_frame_folder(str(tmp_path / "f"), frames, template="{:d}.png")
-    annotations, _ = parse_list_file(str(tmp_path / "l.txt") if (tmp_path / "l.txt").write_text(
-        "f 4 0\n") else None)
+    annotations, _ = parse_list_file(
+        str(tmp_path / "l.txt") if (tmp_path / "l.txt").write_text("f 4 0\n") else None
+    )
     entries, _ = index_annotations(annotations, str(tmp_path), template="{:d}.png")
-    path = write_manifest(str(tmp_path / "m.jsonl"), entries * 40, ["left", "right"],
-                          str(tmp_path))
+    path = write_manifest(str(tmp_path / "m.jsonl"), entries * 40, ["left", "right"], str(tmp_path))
     dataset = build_dataset(path, True, batch_size=40, label_swap={0: 1}, seed=1, **SMALL)
     clips, labels = _collect(dataset)
     left, right = clips[:, 0, :, 0].mean(axis=(1, 2)), clips[:, 0, :, -1].mean(axis=(1, 2))
@@ -154,19 +163,23 @@ def test_label_swap_follows_the_flip(tmp_path):
 
 def test_tfrecord_pack_reads_like_the_videos(manifest_path, tmp_path):
     manifest = load_manifest(manifest_path)
-    shards, problems = pack_tfrecords(manifest, str(tmp_path / "packed"), num_shards=3,
-                                      short_side=None, quality=95, workers=2)
+    shards, problems = pack_tfrecords(
+        manifest, str(tmp_path / "packed"), num_shards=3, short_side=None, quality=95, workers=2
+    )
     assert problems == [] and all(os.path.getsize(shard) > 0 for shard in shards)
-    packed = _collect(build_dataset(str(tmp_path / "packed"), False, batch_size=6,
-                                    deterministic=True, **SMALL))
-    direct = _collect(build_dataset(manifest_path, False, batch_size=6, deterministic=True,
-                                    **SMALL))
+    packed = _collect(
+        build_dataset(str(tmp_path / "packed"), False, batch_size=6, deterministic=True, **SMALL)
+    )
+    direct = _collect(
+        build_dataset(manifest_path, False, batch_size=6, deterministic=True, **SMALL)
+    )
     order = np.argsort(packed[1])
     np.testing.assert_array_equal(packed[1][order], direct[1])
     error = np.abs(packed[0][order].astype(int) - direct[0].astype(int)).mean()
     assert error < 4  # JPEG re-encoding only
-    training = build_dataset(os.path.join(tmp_path, "packed", "*.tfrecord"), True,
-                             batch_size=2, seed=0, **SMALL)
+    training = build_dataset(
+        os.path.join(tmp_path, "packed", "*.tfrecord"), True, batch_size=2, seed=0, **SMALL
+    )
     assert _collect(training)[0].shape == (6, 4, 32, 32, 3)
 
 
@@ -177,38 +190,51 @@ def test_sharding_for_distributed_input(manifest_path, tmp_path):
     seen = []
     for index in range(2):
         context = tf.distribute.InputContext(2, index, 2)
-        dataset = build_dataset(manifest_path, False, batch_size=4, input_context=context,
-                                **SMALL)
+        dataset = build_dataset(manifest_path, False, batch_size=4, input_context=context, **SMALL)
         assert dataset.options().experimental_distribute.auto_shard_policy == policy.OFF
         clips, labels = _collect(dataset)
         assert dataset.element_spec[0].shape.as_list()[0] is None and len(clips) == 3
         seen.append(set(labels))
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(6))
-    pack_tfrecords(load_manifest(manifest_path), str(tmp_path / "p"), num_shards=2,
-                   short_side=None)
+    pack_tfrecords(load_manifest(manifest_path), str(tmp_path / "p"), num_shards=2, short_side=None)
     packed = build_dataset(str(tmp_path / "p"), True, batch_size=2, **SMALL)
     assert packed.options().experimental_distribute.auto_shard_policy == policy.AUTO
 
 
 def test_fit_with_validation_and_the_skip_callback(manifest_path):
-    model = keras_mvf.ResNetVideo((1, 1, 1, 1), num_classes=6, num_frames=4, base_width=8,
-                                  temporal_module=None,
-                                  input_shape=(32, 32, 3), backbone_weights=None)
+    model = keras_mvf.ResNetVideo(
+        (1, 1, 1, 1),
+        num_classes=6,
+        num_frames=4,
+        base_width=8,
+        temporal_module=None,
+        input_shape=(32, 32, 3),
+        backbone_weights=None,
+    )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     dataset = build_dataset(manifest_path, True, batch_size=2, seed=0, **SMALL)
     validation = build_dataset(manifest_path, False, batch_size=4, **SMALL)
     assert int(validation.cardinality()) == 2  # so Keras never warns "ran out of data"
-    history = model.fit(dataset, validation_data=validation, epochs=2, verbose=0,
-                        shuffle=False, callbacks=[SkippedVideosCallback(dataset.skipped_videos)])
+    history = model.fit(
+        dataset,
+        validation_data=validation,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[SkippedVideosCallback(dataset.skipped_videos)],
+    )
     assert history.history["skipped_videos"] == [0, 0]
     assert np.isfinite(history.history["val_loss"]).all()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_frames": 0}, "Received: num_frames=0"),
-    ({"sampling": "random"}, "Received: sampling=random"),
-    ({"num_crops": 2, "training": False}, "Received: num_crops=2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_frames": 0}, "Received: num_frames=0"),
+        ({"sampling": "random"}, "Received: sampling=random"),
+        ({"num_crops": 2, "training": False}, "Received: num_crops=2"),
+    ],
+)
 def test_invalid_arguments(manifest_path, kwargs, message):
     arguments = {"training": True, **SMALL, **kwargs}
     with pytest.raises(ValueError, match=message):

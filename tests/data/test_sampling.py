@@ -26,14 +26,14 @@ def test_dense_testing_clips_are_evenly_spaced():
     assert clips.shape == (10, 8)
     # 244 possible starts split in 10 shares, each clip centred in its share.
     np.testing.assert_array_equal(clips[:, 0], [int((k + 0.5) * 24.4) for k in range(10)])
-    np.testing.assert_array_equal(dense_indices(57, 8, 8, training=False)[0],
-                                  np.arange(0, 57, 8))
+    np.testing.assert_array_equal(dense_indices(57, 8, 8, training=False)[0], np.arange(0, 57, 8))
 
 
 def test_short_videos_wrap_or_repeat_the_last_frame():
     np.testing.assert_array_equal(dense_indices(10, 4, 4, training=False)[0], [0, 4, 8, 2])
     np.testing.assert_array_equal(
-        dense_indices(10, 4, 4, training=False, short_video="last")[0], [0, 4, 8, 9])
+        dense_indices(10, 4, 4, training=False, short_video="last")[0], [0, 4, 8, 9]
+    )
     np.testing.assert_array_equal(dense_indices(1, 4, 8, training=True)[0], [0, 0, 0, 0])
 
 
@@ -48,8 +48,7 @@ def test_uniform_training_takes_one_frame_per_segment():
 
 
 def test_uniform_testing_takes_segment_centres_and_offsets_per_clip():
-    np.testing.assert_array_equal(uniform_indices(80, 8, training=False)[0],
-                                  np.arange(8) * 10 + 5)
+    np.testing.assert_array_equal(uniform_indices(80, 8, training=False)[0], np.arange(8) * 10 + 5)
     two = uniform_indices(80, 8, training=False, num_clips=2)
     np.testing.assert_array_equal(two[0], np.arange(8) * 10 + 2)
     np.testing.assert_array_equal(two[1], np.arange(8) * 10 + 7)

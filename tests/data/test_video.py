@@ -29,8 +29,9 @@ def test_read_frames_matches_sequential_decode(videos, container, decoder):
     indices = [39, 0, 17, 17, 5, 38, 1, 20, 29, 30, 10, 9]  # keyframes and their neighbours
     np.testing.assert_array_equal(read_frames(paths[container], indices, decoder), full[indices])
     for index in (0, 12, 39):
-        np.testing.assert_array_equal(read_frames(paths[container], [index], decoder)[0],
-                                      full[index])
+        np.testing.assert_array_equal(
+            read_frames(paths[container], [index], decoder)[0], full[index]
+        )
     # The decoded frames are the written ones up to lossy compression.
     assert np.abs(full.astype(int) - make_frames(40).astype(int)).mean() < 12
 
@@ -48,8 +49,10 @@ def test_pyav_seeks_to_keyframes_and_checks_timestamps(videos, container):
         first, _ = video._timeline(file, video._video_stream(file, path), 15)
     assert 15 <= len(first) < 40 and first[:15] == timestamps[:15]
     with av.open(path) as file:
-        unwanted = {frame.pts for frame in video._decode_skipping(
-            file, video._video_stream(file, path), kept=set())}
+        unwanted = {
+            frame.pts
+            for frame in video._decode_skipping(file, video._video_stream(file, path), kept=set())
+        }
     non_reference = [i for i, pts in enumerate(timestamps) if pts not in unwanted]
     # H.264's non-reference B-frames are skipped unless wanted; MPEG-4 here has none
     # (VP9 may have either).
@@ -88,8 +91,9 @@ def test_variable_frame_rate(tmp_path):
     timestamps = np.concatenate([[0.0], np.cumsum(gaps)])
     average = 39 / timestamps[-1]
     for name, fourcc in (("vfr.mp4", "avc1"), ("vfr.mkv", "mp4v")):
-        path = write_video(str(tmp_path / name), frames, fourcc=fourcc, timestamps=timestamps,
-                           keyframe_interval=8)
+        path = write_video(
+            str(tmp_path / name), frames, fourcc=fourcc, timestamps=timestamps, keyframe_interval=8
+        )
         info = probe(path, exact=True)
         assert info.num_frames == 40 and info.fps == pytest.approx(average, rel=1e-3)
         full = read_all_frames(path)
@@ -139,8 +143,9 @@ def test_grayscale_video_reads_as_rgb(tmp_path, decoder):
     np.testing.assert_array_equal(frames[..., 0], frames[..., 1])
     assert np.abs(frames[..., 0].astype(int) - gray[[0, 5]].astype(int)).mean() < 12
     gray_h264 = write_video(str(tmp_path / "gray.mp4"), gray, fps=10, fourcc="avc1")
-    np.testing.assert_array_equal(read_frames(gray_h264, [4], decoder)[0],
-                                  read_all_frames(gray_h264)[4])
+    np.testing.assert_array_equal(
+        read_frames(gray_h264, [4], decoder)[0], read_all_frames(gray_h264)[4]
+    )
 
 
 def test_lossless_video_is_read_exactly(tmp_path):
@@ -155,8 +160,9 @@ def test_lossless_video_is_read_exactly(tmp_path):
 def test_odd_sizes_are_read_from_frame_folders(tmp_path):
     frames = make_frames(3, 17, 33)
     write_frame_folder(str(tmp_path / "odd"), frames, template="{:d}.png")
-    np.testing.assert_array_equal(read_image_frames(str(tmp_path / "odd"), [2], "{:d}.png"),
-                                  frames[[2]])
+    np.testing.assert_array_equal(
+        read_image_frames(str(tmp_path / "odd"), [2], "{:d}.png"), frames[[2]]
+    )
 
 
 def test_frame_folders_rgb_rgba_gray_and_tiny(tmp_path):
@@ -164,7 +170,8 @@ def test_frame_folders_rgb_rgba_gray_and_tiny(tmp_path):
     rgba = np.concatenate([frames, np.full((3, 48, 64, 1), 7, np.uint8)], axis=-1)
     write_frame_folder(str(tmp_path / "rgba"), rgba, template="frame{:03d}.png", start_index=0)
     np.testing.assert_array_equal(
-        read_image_frames(str(tmp_path / "rgba"), [2, 0], "frame{:03d}.png", 0), frames[[2, 0]])
+        read_image_frames(str(tmp_path / "rgba"), [2, 0], "frame{:03d}.png", 0), frames[[2, 0]]
+    )
     write_frame_folder(str(tmp_path / "gray"), frames[..., 1], template="{:d}.png")
     gray = read_image_frames(str(tmp_path / "gray"), [1], "{:d}.png")
     np.testing.assert_array_equal(gray[0], np.repeat(frames[1, ..., 1:2], 3, axis=-1))
@@ -182,11 +189,16 @@ def test_write_video_validates_arguments(tmp_path):
     with pytest.raises(ValueError, match="Received: path="):
         write_video(str(tmp_path / "a.gif"), np.zeros((2, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="one increasing time per frame"):
-        write_video(str(tmp_path / "a.mp4"), np.zeros((2, 8, 8, 3), np.uint8),
-                    timestamps=[0.1, 0.1])
+        write_video(
+            str(tmp_path / "a.mp4"), np.zeros((2, 8, 8, 3), np.uint8), timestamps=[0.1, 0.1]
+        )
     with pytest.raises(ValueError, match="Received: fourcc='MJPG'"):
-        write_video(str(tmp_path / "a.avi"), np.zeros((2, 8, 8, 3), np.uint8), fourcc="MJPG",
-                    keyframe_interval=2)
+        write_video(
+            str(tmp_path / "a.avi"),
+            np.zeros((2, 8, 8, 3), np.uint8),
+            fourcc="MJPG",
+            keyframe_interval=2,
+        )
     assert not os.path.exists(tmp_path / "a.gif")
 
 

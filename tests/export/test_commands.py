@@ -38,10 +38,36 @@ def files(trained, tmp_path_factory):
     labels.write_text("".join(f"{label}\n" for label in LABELS))
     saved_model = directory / "serving"
     tflite = directory / "tiny.tflite"
-    assert main(["export", keras_path, "--format", "saved_model", "--output", str(saved_model),
-                 "--labels", str(labels)]) == 0
-    assert main(["export", keras_path, "--format", "tflite", "--output", str(tflite),
-                 "--labels", str(labels)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                keras_path,
+                "--format",
+                "saved_model",
+                "--output",
+                str(saved_model),
+                "--labels",
+                str(labels),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                keras_path,
+                "--format",
+                "tflite",
+                "--output",
+                str(tflite),
+                "--labels",
+                str(labels),
+            ]
+        )
+        == 0
+    )
     return {
         "labels": str(labels),
         "models": {"keras": keras_path, "saved_model": str(saved_model), "tflite": str(tflite)},
@@ -55,8 +81,23 @@ def files(trained, tmp_path_factory):
 @pytest.mark.parametrize("format", ["keras", "saved_model", "tflite"])
 def test_predict_each_format(format, files, capsys):
     extra = ["--labels", files["labels"]] if format == "keras" else []
-    code = main(["predict", files["red"], files["blue"], "--model", files["models"][format],
-                 "--top-k", "2", "--clips", "2", "--frame-interval", "2", *AS_TRAINED, *extra])
+    code = main(
+        [
+            "predict",
+            files["red"],
+            files["blue"],
+            "--model",
+            files["models"][format],
+            "--top-k",
+            "2",
+            "--clips",
+            "2",
+            "--frame-interval",
+            "2",
+            *AS_TRAINED,
+            *extra,
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == files["red"] and lines[3] == files["blue"]
@@ -70,10 +111,22 @@ def test_predict_json_reports_unreadable_videos_and_goes_on(files, tmp_path):
     broken.write_bytes(np.random.default_rng(0).bytes(2048))
     missing = tmp_path / "missing.mp4"
     run = subprocess.run(
-        [KERAS_MVF, "predict", str(broken), files["red"], str(missing),
-         "--model", files["models"]["saved_model"], "--json", "--frame-interval", "2",
-         *AS_TRAINED],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        [
+            KERAS_MVF,
+            "predict",
+            str(broken),
+            files["red"],
+            str(missing),
+            "--model",
+            files["models"]["saved_model"],
+            "--json",
+            "--frame-interval",
+            "2",
+            *AS_TRAINED,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert run.returncode == 1
     results = json.loads(run.stdout)
@@ -85,9 +138,21 @@ def test_predict_json_reports_unreadable_videos_and_goes_on(files, tmp_path):
 
 
 def test_sliding_window_follows_the_video(files, capsys):
-    code = main(["predict", files["red_then_blue"], "--model", files["models"]["tflite"],
-                 "--sliding-window", "--frame-interval", "2", "--window-stride", "8", "--json",
-                 *AS_TRAINED])
+    code = main(
+        [
+            "predict",
+            files["red_then_blue"],
+            "--model",
+            files["models"]["tflite"],
+            "--sliding-window",
+            "--frame-interval",
+            "2",
+            "--window-stride",
+            "8",
+            "--json",
+            *AS_TRAINED,
+        ]
+    )
     assert code == 0
     windows = json.loads(capsys.readouterr().out)[0]["windows"]
     # 32 frames at 8 fps; windows of 7 frames start every 8 frames.
@@ -110,16 +175,48 @@ def test_export_int8_calibrates_on_a_manifest(files, trained, tmp_path, capsys):
             (tmp_path / str(i)).mkdir()
             for j, frame in enumerate(frames):
                 cv2.imwrite(str(tmp_path / str(i) / f"img_{j + 1:05d}.jpg"), frame[..., ::-1])
-            entries.append(VideoEntry(str(i), 8, 0.0, int(label), kind="frames",
-                                      template="img_{:05d}.jpg"))
+            entries.append(
+                VideoEntry(str(i), 8, 0.0, int(label), kind="frames", template="img_{:05d}.jpg")
+            )
     manifest = write_manifest(str(tmp_path / "manifest.jsonl"), entries, LABELS, str(tmp_path))
     output = tmp_path / "int8.tflite"
-    assert main(["export", trained[1], "--format", "tflite", "--output", str(output),
-                 "--quantization", "int8", "--calibration-manifest", manifest,
-                 "--frame-interval", "1"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                trained[1],
+                "--format",
+                "tflite",
+                "--output",
+                str(output),
+                "--quantization",
+                "int8",
+                "--calibration-manifest",
+                manifest,
+                "--frame-interval",
+                "1",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["predict", files["red"], "--model", str(output), "--json",
-                 "--labels", files["labels"], "--frame-interval", "2", *AS_TRAINED]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                files["red"],
+                "--model",
+                str(output),
+                "--json",
+                "--labels",
+                files["labels"],
+                "--frame-interval",
+                "2",
+                *AS_TRAINED,
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["label"] == "red"
 
 

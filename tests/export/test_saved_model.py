@@ -83,7 +83,10 @@ def test_saved_model_cli_lists_both_signatures(exported):
     _, _, path = exported
     shown = subprocess.run(
         [SAVED_MODEL_CLI, "show", "--dir", path, "--all"],
-        capture_output=True, text=True, env=ENV, check=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
     ).stdout
     for signature in ("serving_default", "serving_jpeg"):
         assert f"signature_def['{signature}']" in shown
@@ -100,10 +103,24 @@ def test_saved_model_cli_run_matches_keras(exported, test_clips, tmp_path):
     clips = test_clips[0][:3]
     np.save(tmp_path / "clips.npy", clips)
     subprocess.run(
-        [SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve",
-         "--signature_def", "serving_default", "--inputs", f"frames={tmp_path / 'clips.npy'}",
-         "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, env=ENV, check=True,
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"frames={tmp_path / 'clips.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
     )
     probabilities = np.load(tmp_path / "out" / "probabilities.npy")
     np.testing.assert_allclose(probabilities, keras_probabilities(model, clips), atol=1e-5)
@@ -113,10 +130,23 @@ def test_saved_model_cli_run_rejects_wrong_frame_count(exported, tmp_path):
     _, _, path = exported
     np.save(tmp_path / "clips.npy", np.zeros((1, NUM_FRAMES + 1, SIZE, SIZE, 3), np.uint8))
     run = subprocess.run(
-        [SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve",
-         "--signature_def", "serving_default", "--inputs", f"frames={tmp_path / 'clips.npy'}",
-         "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, env=ENV,
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"frames={tmp_path / 'clips.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
     assert run.returncode != 0
     assert f"is not compatible with expected shape [?,{NUM_FRAMES},{SIZE},{SIZE},3]" in run.stderr
@@ -130,7 +160,10 @@ def clean_process(exported, test_clips, tmp_path_factory):
     np.save(clips_file, test_clips[0][:4])
     run = subprocess.run(
         [sys.executable, "-c", CLEAN_PROCESS, str(base / "3"), str(clips_file)],
-        capture_output=True, text=True, env=ENV, check=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
     )
     return json.loads(run.stdout.splitlines()[-1])
 
@@ -148,9 +181,7 @@ def test_loads_and_runs_without_the_package(clean_process, exported, test_clips)
 
 def test_jpeg_signature_decodes_resizes_and_crops_in_graph(clean_process, exported, test_clips):
     model, _, _ = exported
-    np.testing.assert_allclose(
-        clean_process["jpeg"], clean_process["jpeg_reference"], atol=1e-5
-    )
+    np.testing.assert_allclose(clean_process["jpeg"], clean_process["jpeg_reference"], atol=1e-5)
     expected = keras_probabilities(model, test_clips[0][:4])
     np.testing.assert_allclose(clean_process["cropped"], expected, atol=1e-5)
 
@@ -158,8 +189,9 @@ def test_jpeg_signature_decodes_resizes_and_crops_in_graph(clean_process, export
 def test_bad_requests_name_the_expected_input(clean_process):
     errors = clean_process["errors"]
     expected = f"expected shape [?,{NUM_FRAMES},{SIZE},{SIZE},3]"
-    assert f"[1,{NUM_FRAMES - 1},{SIZE},{SIZE},3] is not compatible with {expected}" in (
-        errors["frames"]
+    assert (
+        f"[1,{NUM_FRAMES - 1},{SIZE},{SIZE},3] is not compatible with {expected}"
+        in (errors["frames"])
     )
     assert f"[{NUM_FRAMES},{SIZE},{SIZE},3] is not compatible with {expected}" in errors["rank"]
     assert "expected to be a uint8 tensor but is a float tensor" in errors["dtype"]

@@ -58,8 +58,9 @@ def server(trained, tmp_path_factory):
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
             assert request.model_spec.name == "mvf"
-            outputs = run(request.model_spec.signature_name,
-                          tf.make_ndarray(request.inputs["frames"]))
+            outputs = run(
+                request.model_spec.signature_name, tf.make_ndarray(request.inputs["frames"])
+            )
             response = predict_pb2.PredictResponse()
             for name, value in outputs.items():
                 response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
@@ -77,8 +78,10 @@ def server(trained, tmp_path_factory):
             frames = [from_json(instance["frames"]) for instance in body["instances"]]
             outputs = run(body.get("signature_name", "serving_default"), frames)
             rows = [
-                {k: (v[i].astype(str) if v.dtype == object else v[i]).tolist()
-                 for k, v in outputs.items()}
+                {
+                    k: (v[i].astype(str) if v.dtype == object else v[i]).tolist()
+                    for k, v in outputs.items()
+                }
                 for i in range(len(frames))
             ]
             payload = json.dumps({"predictions": rows}).encode()
@@ -94,8 +97,7 @@ def server(trained, tmp_path_factory):
     http_server = http.server.HTTPServer(("127.0.0.1", 0), Rest)
     thread = threading.Thread(target=http_server.serve_forever, daemon=True)
     thread.start()
-    yield {"rest": f"http://127.0.0.1:{http_server.server_port}",
-           "grpc": f"127.0.0.1:{grpc_port}"}
+    yield {"rest": f"http://127.0.0.1:{http_server.server_port}", "grpc": f"127.0.0.1:{grpc_port}"}
     http_server.shutdown()
     http_server.server_close()
     grpc_server.stop(None)
@@ -111,10 +113,12 @@ def test_client_gets_the_models_predictions(api, signature, server, trained, tes
     else:
         rows = client.predict_grpc(server["grpc"], "mvf", clips, signature)
     if signature == "serving_jpeg":  # JPEG is lossy: the model sees the decoded frames.
-        clips = np.stack([
-            np.stack([tf.io.decode_jpeg(f).numpy() for f in client.encode_jpeg(clip)])
-            for clip in clips
-        ])
+        clips = np.stack(
+            [
+                np.stack([tf.io.decode_jpeg(f).numpy() for f in client.encode_jpeg(clip)])
+                for clip in clips
+            ]
+        )
     expected = keras_probabilities(trained[0], clips)
     np.testing.assert_allclose([row["probabilities"] for row in rows], expected, atol=1e-5)
     assert [row["top_k_labels"][0] for row in rows] == [LABELS[i] for i in expected.argmax(1)]

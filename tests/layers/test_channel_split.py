@@ -58,8 +58,10 @@ def test_batch_norm_on_pieces_trains_and_infers_as_on_their_concatenation():
     split.build([p.shape for p in pieces])
     norm.build(x.shape)
     rng = np.random.default_rng(2)
-    norm.set_weights([rng.normal(size=w.shape) for w in norm.get_weights()[:3]]
-                     + [rng.uniform(0.5, 2, size=norm.moving_variance.shape)])
+    norm.set_weights(
+        [rng.normal(size=w.shape) for w in norm.get_weights()[:3]]
+        + [rng.uniform(0.5, 2, size=norm.moving_variance.shape)]
+    )
     split.set_weights(norm.get_weights())
     for training in (True, False):
         expected = keras.ops.convert_to_numpy(norm(x, training=training))

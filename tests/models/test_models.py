@@ -81,8 +81,11 @@ def test_temporal_modules_sit_where_spec_says(name, layer_class, count):
     ("stages", "splits", "merges"),
     [
         ((4, 5), ["conv4_block1_split"], ["conv5_block3_merge"]),
-        ((3, 5), ["conv3_block1_split", "conv5_block1_split"],
-         ["conv3_block4_merge", "conv5_block3_merge"]),
+        (
+            (3, 5),
+            ["conv3_block1_split", "conv5_block1_split"],
+            ["conv3_block4_merge", "conv5_block3_merge"],
+        ),
     ],
 )
 def test_resnet_activations_stay_split_between_mvf_blocks(stages, splits, merges):
@@ -252,7 +255,10 @@ def test_trains_with_fit():
 
 def test_registry_resnets_take_block_counts():
     model = keras_mvf.create_model(
-        "tsm50", block_counts=(1, 1, 1, 1), num_frames=2, num_classes=CLASSES,
+        "tsm50",
+        block_counts=(1, 1, 1, 1),
+        num_frames=2,
+        num_classes=CLASSES,
         input_shape=(SIZE, SIZE, 3),
     )
     assert sum(isinstance(layer, TemporalShift) for layer in model.layers) == 4

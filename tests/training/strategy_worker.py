@@ -53,13 +53,31 @@ def main(argv=None):
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = tf.data.Dataset.from_tensor_slices((clips, labels)).batch(4).with_options(options)
     model, history = train(
-        tiny_model, dataset, dataset.take(2), out_dir=args.out, num_classes=3, num_frames=4,
-        crop_size=32, alpha=0.5, dropout=0.0, epochs=2, base_lr=0.01, warmup_epochs=0.5,
-        lr_steps=(1,), clip_norm=0.05, strategy=strategy, tensorboard=False, seed=1, verbose=0,
+        tiny_model,
+        dataset,
+        dataset.take(2),
+        out_dir=args.out,
+        num_classes=3,
+        num_frames=4,
+        crop_size=32,
+        alpha=0.5,
+        dropout=0.0,
+        epochs=2,
+        base_lr=0.01,
+        warmup_epochs=0.5,
+        lr_steps=(1,),
+        clip_norm=0.05,
+        strategy=strategy,
+        tensorboard=False,
+        seed=1,
+        verbose=0,
     )
-    np.savez(f"{distribute.worker_dir(args.out, strategy)}/final.npz",
-             *[w.numpy() for w in model.trainable_weights], loss=np.array(history.history["loss"]),
-             val_loss=np.array(history.history["val_loss"]))
+    np.savez(
+        f"{distribute.worker_dir(args.out, strategy)}/final.npz",
+        *[w.numpy() for w in model.trainable_weights],
+        loss=np.array(history.history["loss"]),
+        val_loss=np.array(history.history["val_loss"]),
+    )
     return 0
 
 

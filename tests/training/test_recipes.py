@@ -13,7 +13,9 @@ SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "SPEC
 # Sentences of SPEC.md ("Recipes") and the recipe values they fix.
 FACTS = {
     "SGD momentum 0.9 (nesterov in the release), weight decay 1e-4": {
-        "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 1e-4,
     },
     "lr 0.01 per 8 clips of batch (linear scaling)": {"base_lr": 0.01},
     "gradient clipping at global norm 40, dropout 0.5": {"clip_norm": 40.0, "dropout": 0.5},
@@ -25,7 +27,10 @@ KINETICS = {
 }
 SOMETHING = {
     "TSN uniform segment sampling, alpha = 1/2, 50 epochs, /10 at 30, 40,\n  45": {
-        "sampling": "uniform", "alpha": 0.5, "epochs": 50, "lr_steps": (30, 40, 45),
+        "sampling": "uniform",
+        "alpha": 0.5,
+        "epochs": 50,
+        "lr_steps": (30, 40, 45),
     },
 }
 FINE_TUNING = {"lr 0.01, 25 epochs": {"base_lr": 0.01, "epochs": 25}}

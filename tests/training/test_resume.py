@@ -24,14 +24,38 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     manifest = write_synthetic_videos(str(tmp_path / "data"), "train", 4, num_frames=8, size=32)
     out = tmp_path / "run"
     command = [
-        sys.executable, "-m", "keras_mvf", "train", "--train", manifest, "--model",
-        "c2d_mobilenetv2", "--recipe", "sthv2", "--out", str(out), "--frames", "4",
-        "--crop-size", "32", "--short-side", "32", "--batch-size", "2", "--epochs",
-        str(EPOCHS), "--base-lr", "0.001", "--seed", "0", "--no-tensorboard",
+        sys.executable,
+        "-m",
+        "keras_mvf",
+        "train",
+        "--train",
+        manifest,
+        "--model",
+        "c2d_mobilenetv2",
+        "--recipe",
+        "sthv2",
+        "--out",
+        str(out),
+        "--frames",
+        "4",
+        "--crop-size",
+        "32",
+        "--short-side",
+        "32",
+        "--batch-size",
+        "2",
+        "--epochs",
+        str(EPOCHS),
+        "--base-lr",
+        "0.001",
+        "--seed",
+        "0",
+        "--no-tensorboard",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + 240
     while len(epochs_logged(out)) < 2 and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)

@@ -17,8 +17,9 @@ WORKER = os.path.join(os.path.dirname(__file__), "strategy_worker.py")
 def start_worker(out, *args, env=None):
     command = [sys.executable, WORKER, "--out", str(out), *args]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(process, timeout=300):
@@ -72,9 +73,16 @@ def test_multi_worker_two_processes_match_single_device(tmp_path, single_device)
     """Each worker gets half of every global batch; the chief alone writes to the run folder."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = [
-        start_worker(tmp_path, "--strategy", "multi_worker", env={
-            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-        })
+        start_worker(
+            tmp_path,
+            "--strategy",
+            "multi_worker",
+            env={
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                )
+            },
+        )
         for i in range(2)
     ]
     # A worker that fails leaves the other waiting in a collective: stop it too.

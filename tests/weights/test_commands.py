@@ -15,8 +15,13 @@ from tests import torch_reference as ref
 
 def _keras_mvf(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "keras_mvf", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_mvf", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_weights_lists_the_registry():
@@ -40,9 +45,15 @@ def test_convert_infers_the_architecture(tmp_path):
     assert f"{frames} frames" in result.stdout  # frame count read from the file name
 
     keras.utils.set_random_seed(0)
-    model = keras_mvf.ResNetVideo(blocks, base_width=8, num_frames=frames, num_classes=6,
-                                  input_shape=(48, 48, 3), weights=str(output),
-                                  classifier_activation=None)
+    model = keras_mvf.ResNetVideo(
+        blocks,
+        base_width=8,
+        num_frames=frames,
+        num_classes=6,
+        input_shape=(48, 48, 3),
+        weights=str(output),
+        classifier_activation=None,
+    )
     clips = np.random.default_rng(0).uniform(0, 255, (1, frames, 48, 48, 3)).astype("float32")
     with torch.no_grad():
         want = net(ref.normalise(clips)).numpy()

@@ -17,8 +17,13 @@ CLASSES = 5
 
 def _tiny_keras(**kwargs):
     keras.utils.set_random_seed(7)
-    defaults = {"base_width": 8, "num_frames": FRAMES, "num_classes": CLASSES,
-                "input_shape": (None, None, 3), "classifier_activation": None}
+    defaults = {
+        "base_width": 8,
+        "num_frames": FRAMES,
+        "num_classes": CLASSES,
+        "input_shape": (None, None, 3),
+        "classifier_activation": None,
+    }
     return keras_mvf.ResNetVideo(BLOCKS, **{**defaults, **kwargs})
 
 
@@ -61,8 +66,11 @@ def test_converted_h5_fresh_head_and_headless(tiny, tmp_path):
     # Another number of classes: a fresh classifier, as initialised without weights.
     tuned = _tiny_keras(weights=output, num_classes=3)
     fresh = _tiny_keras(num_classes=3, layout="pytorch")
-    for kernel_a, kernel_b in zip(tuned.get_layer("predictions").get_weights(),
-                                  fresh.get_layer("predictions").get_weights(), strict=True):
+    for kernel_a, kernel_b in zip(
+        tuned.get_layer("predictions").get_weights(),
+        fresh.get_layer("predictions").get_weights(),
+        strict=True,
+    ):
         np.testing.assert_array_equal(kernel_a, kernel_b)
     np.testing.assert_array_equal(
         tuned.get_layer("conv5_block2_3_conv").kernel.numpy(),
@@ -82,8 +90,9 @@ def test_fresh_head_from_pth(tiny, tmp_path):
     net, clips, _ = tiny
     tuned = _tiny_keras(weights=_save(net, tmp_path / "tiny.pth"), num_classes=11)
     fresh = _tiny_keras(num_classes=11, layout="pytorch")
-    np.testing.assert_array_equal(tuned.get_layer("predictions").kernel.numpy(),
-                                  fresh.get_layer("predictions").kernel.numpy())
+    np.testing.assert_array_equal(
+        tuned.get_layer("predictions").kernel.numpy(), fresh.get_layer("predictions").kernel.numpy()
+    )
     assert tuned(clips, training=False).shape == (2, 11)
 
 
@@ -97,8 +106,9 @@ def test_torchvision_backbone(tmp_path):
         frames = ref.normalise(clips).flatten(0, 1)
         features = backbone(frames).mean(dim=(2, 3)).mean(0, keepdim=True).numpy()
 
-    c2d = _tiny_keras(temporal_module=None, include_top=False, pooling="avg",
-                      backbone_weights=str(path))
+    c2d = _tiny_keras(
+        temporal_module=None, include_top=False, pooling="avg", backbone_weights=str(path)
+    )
     assert not c2d.get_layer("conv1_conv").use_bias
     _assert_close(np.asarray(c2d(clips, training=False)), features)
 
@@ -106,8 +116,9 @@ def test_torchvision_backbone(tmp_path):
     mvfnet = _tiny_keras(backbone_weights=str(path))
     fresh = _tiny_keras(layout="pytorch")
     for name in ("conv4_block1_mvf", "conv5_block2_mvf", "predictions"):
-        for a, b in zip(mvfnet.get_layer(name).get_weights(), fresh.get_layer(name).get_weights(),
-                        strict=True):
+        for a, b in zip(
+            mvfnet.get_layer(name).get_weights(), fresh.get_layer(name).get_weights(), strict=True
+        ):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(
         mvfnet.get_layer("conv4_block1_1_conv").kernel.numpy(),
@@ -118,8 +129,12 @@ def test_torchvision_backbone(tmp_path):
 def test_infer_model_kwargs(tiny):
     state = {k: v.numpy() for k, v in tiny[0].state_dict().items()}
     assert infer_model_kwargs(state) == {
-        "block_counts": BLOCKS, "base_width": 8, "num_classes": CLASSES,
-        "temporal_module": "mvf", "alpha": 0.125, "stages": (4, 5),
+        "block_counts": BLOCKS,
+        "base_width": 8,
+        "num_classes": CLASSES,
+        "temporal_module": "mvf",
+        "alpha": 0.125,
+        "stages": (4, 5),
     }
 
 
@@ -139,8 +154,10 @@ def test_missing_leftover_and_misshapen_tensors_are_named(tiny):
     with pytest.raises(ValueError, match=r"layer3\.0\.conv1\.shift_conv\.weight' has shape"):
         load_state_dict(_tiny_keras(layout="pytorch", alpha=0.25), state)
     # H and W kernels swapped: their shapes tell them apart.
-    swapped = {**state, "backbone.layer3.0.conv1.h_conv.weight":
-               state["backbone.layer3.0.conv1.w_conv.weight"]}
+    swapped = {
+        **state,
+        "backbone.layer3.0.conv1.h_conv.weight": state["backbone.layer3.0.conv1.w_conv.weight"],
+    }
     with pytest.raises(ValueError, match=r"h_conv.weight': expected a depthwise Conv3d"):
         load_state_dict(model, swapped)
 
@@ -160,8 +177,9 @@ def test_wrong_layout_or_family_is_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match="built with layout='pytorch'"):
         load_state_dict(_tiny_keras(layout="keras"), _state(tiny[0]))
     with pytest.raises(ValueError, match="not a ResNet"):
-        keras_mvf.MobileNetV2Video(width_multiplier=0.35, input_shape=(32, 32, 3),
-                                   num_frames=FRAMES, weights=path)
+        keras_mvf.MobileNetV2Video(
+            width_multiplier=0.35, input_shape=(32, 32, 3), num_frames=FRAMES, weights=path
+        )
     with pytest.raises(ValueError, match="MVFNet ResNet-50 and ResNet-101 only"):
         _tiny_keras(weights="kinetics400")
     with pytest.raises(ValueError, match="Received: weights='no_such_file.weights.h5'"):

@@ -21,8 +21,10 @@ def checkpoints(tmp_path_factory):
         if depth not in made:
             net = ref.randomize(ref.MVFNet(depth), seed=depth)
             directory = tmp_path_factory.mktemp(f"r{depth}")
-            checkpoint = {"meta": {"epoch": 150, "mmcv_version": "1.2.0"},
-                          "state_dict": net.state_dict()}
+            checkpoint = {
+                "meta": {"epoch": 150, "mmcv_version": "1.2.0"},
+                "state_dict": net.state_dict(),
+            }
             zipped, legacy = directory / "zip.pth", directory / "legacy.pth"
             torch.save(checkpoint, zipped)
             torch.save(checkpoint, legacy, _use_new_zipfile_serialization=False)
@@ -43,8 +45,9 @@ def _compare(model, net, frames, size, seed):
     assert error <= 1e-4 * np.abs(want).max(), (error, np.abs(want).max())
 
 
-def test_resnet50_4_frames_224_downloaded_release(checkpoints, file_server, weights_cache,
-                                                   monkeypatch):
+def test_resnet50_4_frames_224_downloaded_release(
+    checkpoints, file_server, weights_cache, monkeypatch
+):
     net, zipped, _ = checkpoints(50)
     root, base_url, stop = file_server
     monkeypatch.setenv(presets.BASE_URL_ENV, base_url)
@@ -59,21 +62,25 @@ def test_resnet50_4_frames_224_downloaded_release(checkpoints, file_server, weig
     stop()  # converted once: later models come from the cache, offline
     tuned = keras_mvf.MVFNet50(weights="kinetics400", num_frames=4, num_classes=101)
     assert tuned.output_shape == (None, 101)
-    np.testing.assert_array_equal(tuned.get_layer("conv5_block3_mvf").bn.moving_variance.numpy(),
-                                  net.backbone.layer4[2].conv1.bn.running_var.numpy())
+    np.testing.assert_array_equal(
+        tuned.get_layer("conv5_block3_mvf").bn.moving_variance.numpy(),
+        net.backbone.layer4[2].conv1.bn.running_var.numpy(),
+    )
 
 
 def test_resnet50_8_frames_256_legacy_pth(checkpoints):
     net, _, legacy = checkpoints(50)
-    model = keras_mvf.MVFNet50(weights=str(legacy), num_frames=8, input_shape=(256, 256, 3),
-                               classifier_activation=None)
+    model = keras_mvf.MVFNet50(
+        weights=str(legacy), num_frames=8, input_shape=(256, 256, 3), classifier_activation=None
+    )
     _compare(model, net, 8, 256, seed=1)
 
 
 def test_resnet101_4_frames_256_legacy_pth(checkpoints):
     net, _, legacy = checkpoints(101)
-    model = keras_mvf.MVFNet101(weights=str(legacy), num_frames=4, input_shape=(256, 256, 3),
-                                classifier_activation=None)
+    model = keras_mvf.MVFNet101(
+        weights=str(legacy), num_frames=4, input_shape=(256, 256, 3), classifier_activation=None
+    )
     _compare(model, net, 4, 256, seed=2)
 
 
@@ -85,8 +92,7 @@ def test_resnet101_8_frames_224_converted_h5(checkpoints, tmp_path):
     _compare(model, net, 8, 224, seed=3)
 
 
-def test_resnet50_torchvision_imagenet_backbone_download(file_server, weights_cache,
-                                                          monkeypatch):
+def test_resnet50_torchvision_imagenet_backbone_download(file_server, weights_cache, monkeypatch):
     backbone = ref.randomize(ref.ResNet(50, mvf_layers=()), seed=5)
     root, base_url, _ = file_server
     monkeypatch.setenv(presets.BASE_URL_ENV, base_url)

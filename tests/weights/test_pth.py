@@ -40,8 +40,10 @@ def test_reads_torch_save_in_both_formats(tmp_path, zip_format):
     checkpoint = {
         "meta": {"epoch": 150, "mmcv_version": "1.2", "config": "model = dict(...)"},
         "state_dict": tensors,
-        "optimizer": {"state": {0: {"momentum_buffer": torch.ones(3)}},
-                      "param_groups": [{"lr": 0.01, "nesterov": True, "params": [0]}]},
+        "optimizer": {
+            "state": {0: {"momentum_buffer": torch.ones(3)}},
+            "param_groups": [{"lr": 0.01, "nesterov": True, "params": [0]}],
+        },
     }
     torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
     assert zipfile.is_zipfile(path) == zip_format
@@ -60,8 +62,10 @@ def test_reads_torch_save_in_both_formats(tmp_path, zip_format):
 
 
 def test_bare_state_dict_and_module_prefix(tmp_path):
-    tensors = {"module.backbone.conv1.weight": torch.randn(2, 3, 1, 1),
-               "module.fc.bias": torch.ones(2)}
+    tensors = {
+        "module.backbone.conv1.weight": torch.randn(2, 3, 1, 1),
+        "module.fc.bias": torch.ones(2),
+    }
     torch.save(tensors, tmp_path / "wrapped.pth")
     state = read_state_dict(tmp_path / "wrapped.pth")
     assert sorted(state) == ["backbone.conv1.weight", "fc.bias"]
