@@ -177,7 +177,10 @@ class ChannelSplitBatchNormalization(keras.layers.BatchNormalization):
         mean = ops.cast(self.moving_mean, dtype)
         variance = ops.cast(self.moving_variance, dtype)
         if training and self.trainable:
-            moments = [self._moments(piece, None) for piece in pieces]
+            axes = list(range(len(pieces[0].shape) - 1))  # all but channels, as the parent
+            moments = [
+                ops.moments(piece, axes=axes, synchronized=self.synchronized) for piece in pieces
+            ]
             batch_mean = ops.concatenate([m for m, _ in moments])
             batch_variance = ops.concatenate([v for _, v in moments])
             self.moving_mean.assign(mean * self.momentum + batch_mean * (1.0 - self.momentum))

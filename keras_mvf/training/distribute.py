@@ -5,6 +5,8 @@ import os
 
 import tensorflow as tf
 
+from keras_mvf import _compat
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -95,11 +97,11 @@ def repair_multi_worker_fit(model):
                 )
                 break
         with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
+            _compat.symbolic_build(model, data_batch)
 
     def with_replica_axis(step):
         return lambda data: tf.nest.map_structure(lambda log: log[None], step(data))
 
-    model._maybe_symbolic_build = build_from_local_batch
+    _compat.replace_symbolic_build(model, build_from_local_batch)
     model.train_step = with_replica_axis(model.train_step)
     model.test_step = with_replica_axis(model.test_step)

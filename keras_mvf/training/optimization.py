@@ -20,6 +20,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_mvf import _compat
+
 # The learning rates of the recipes are per this many clips (linear scaling rule).
 REFERENCE_BATCH = 8
 
@@ -89,8 +91,13 @@ class SGD(keras.optimizers.SGD):
     multi-device run differ from a single-device one. Here the shares are summed
     first to measure the global norm, and every share is scaled by the same
     factor; this costs one more all-reduce per step when clipping is on and
-    there are several replicas.
+    there are several replicas. It overrides Keras' private
+    `Optimizer._clip_gradients` (declared in `keras_mvf._compat`).
     """
+
+    def __init__(self, *args, **kwargs):
+        _compat.require(_compat.CLIP_GRADIENTS)
+        super().__init__(*args, **kwargs)
 
     def _clip_gradients(self, grads):
         context = tf.distribute.get_replica_context()

@@ -13,6 +13,7 @@ import tempfile
 
 import h5py
 
+from keras_mvf import _compat
 from keras_mvf.weights import convert, presets, pth
 
 PTH_SUFFIXES = (".pth", ".pt", ".pth.tar")
@@ -29,11 +30,10 @@ def _is_pth(weights):
 def h5_layout(path):
     """ "pytorch" or "keras": the ResNet layout a `.weights.h5` file was saved from.
 
-    Keras stores layers in model order as `layers/<class>_<n>`; the first Conv2D
-    (`conv1_conv`) has a bias only in the "keras" layout.
+    The model's first Conv2D (`conv1_conv`) has a bias only in the "keras" layout.
     """
     with h5py.File(path, "r") as file:
-        variables = file.get("layers/conv2d/vars")
+        variables = _compat.weights_h5_vars(file, "conv2d")
         return "keras" if variables is not None and len(variables) == 2 else "pytorch"
 
 
@@ -146,7 +146,8 @@ def load_keras_weights(model, path):
     """Loads a `.weights.h5` file; a classifier of another size is left as initialised."""
     head = next((layer for layer in model.layers if layer.name == "predictions"), None)
     with h5py.File(path, "r") as file:
-        saved = file.get("layers/dense/vars/0")
+        saved = _compat.weights_h5_vars(file, "dense")  # the classifier, the only Dense
+        saved = None if saved is None else saved.get("0")
         same_head = head is None or saved is None or saved.shape == tuple(head.kernel.shape)
     if same_head:
         model.load_weights(path)
@@ -155,7 +156,7 @@ def load_keras_weights(model, path):
         copy = os.path.join(directory, "copy.weights.h5")
         shutil.copyfile(path, copy)
         with h5py.File(copy, "r+") as file:
-            variables = file["layers/dense/vars"]
+            variables = _compat.weights_h5_vars(file, "dense")
             for index, value in enumerate(head.get_weights()):
                 del variables[str(index)]
                 variables[str(index)] = value
