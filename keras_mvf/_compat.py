@@ -94,8 +94,8 @@ def _vars(file, layer):
 def check_weights_h5_layout(file):
     """Raises a RuntimeError unless the open h5 `file`, saved from a model of one
     `Dense(3)` on 2 inputs, holds its kernel and bias where `weights_h5_vars` looks."""
-    variables = _vars(file, "dense")
-    shapes = [None if variables is None or i not in variables else variables[i].shape for i in "01"]
+    variables = _vars(file, "dense") or {}
+    shapes = [variables[i].shape if i in variables else None for i in ("0", "1")]
     if shapes != [(2, 3), (3,)]:
         raise _unsupported(
             "Keras' .weights.h5 layout (a model's first Dense layer's variables in "
@@ -105,8 +105,15 @@ def check_weights_h5_layout(file):
 
 @functools.cache
 def _check_written_layout():
-    """Saves a one-Dense model and checks that Keras writes the layout we read."""
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    """Saves a one-Dense model and checks that Keras writes the layout we read.
+
+    Its layers are named, so that they take no automatic layer name ("dense_1")
+    from the user's layers.
+    """
+    model = keras.Sequential(
+        [keras.Input((2,), name="probe_input"), keras.layers.Dense(3, name="probe_dense")],
+        name="probe",
+    )
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "probe.weights.h5")
         model.save_weights(path)

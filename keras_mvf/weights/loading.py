@@ -146,8 +146,8 @@ def load_keras_weights(model, path):
     """Loads a `.weights.h5` file; a classifier of another size is left as initialised."""
     head = next((layer for layer in model.layers if layer.name == "predictions"), None)
     with h5py.File(path, "r") as file:
-        saved = _compat.weights_h5_vars(file, "dense")  # the classifier, the only Dense
-        saved = None if saved is None else saved.get("0")
+        classifier = _compat.weights_h5_vars(file, "dense")  # the model's only Dense
+        saved = None if classifier is None else classifier.get("0")
         same_head = head is None or saved is None or saved.shape == tuple(head.kernel.shape)
     if same_head:
         model.load_weights(path)
