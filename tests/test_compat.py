@@ -8,7 +8,8 @@ import pytest
 import tomllib
 from packaging.specifiers import SpecifierSet
 
-from keras_mvf import _compat
+from keras_mvf import _compat, layers  # noqa: F401  (registers the layers)
+from keras_mvf.training import optimization  # noqa: F401  (registers SGD)
 
 PYPROJECT = pathlib.Path(__file__).parents[1] / "pyproject.toml"
 
@@ -17,6 +18,19 @@ PYPROJECT = pathlib.Path(__file__).parents[1] / "pyproject.toml"
 def test_every_declared_private_name_exists(private):
     _compat.require(private)
     assert callable(getattr(private.owner, private.name))
+
+
+def test_our_keras_subclasses_override_no_private_keras_name_but_the_declared():
+    """A private method of ours that Keras also has would silently replace Keras' one."""
+    declared = {private.name for private in _compat.PRIVATE_NAMES}
+    classes = [
+        c for k, c in keras.saving.get_custom_objects().items() if k.startswith("keras_mvf>")
+    ]
+    assert {"SGD", "ChannelSplitConv2D", "MVFModule"} <= {c.__name__ for c in classes}
+    for cls in classes:
+        keras_base = next(base for base in cls.__mro__ if base.__module__.startswith("keras."))
+        own = {name for name in vars(cls) if name.startswith("_") and not name.startswith("__")}
+        assert {name for name in own if hasattr(keras_base, name)} <= declared, cls.__name__
 
 
 def test_weights_h5_vars_finds_layers_by_class_and_order(tmp_path):
