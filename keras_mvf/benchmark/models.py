@@ -92,11 +92,16 @@ def inference_functions(names, frames, size, batch, jit_compile=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["c2d50", "mvfnet50", "tsm50"])
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["c2d50", "mvfnet50", "tsm50"],
+        help="registry models to time; ratios are to the first",
+    )
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
+    parser.add_argument("--size", type=int, default=224, help="frame height and width")
+    parser.add_argument("--batch", type=int, default=1, help="clips per call")
+    parser.add_argument("--runs", type=int, default=7, help="timed rounds after warm-up")
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     parser.add_argument("--xla", action="store_true", help="compile with XLA")
     args = parser.parse_args(argv)

@@ -68,12 +68,16 @@ def export_models(directory, variants, frames, size, width, calibration_clips, s
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
+    parser.add_argument("--size", type=int, default=224, help="frame height and width")
     parser.add_argument("--width", type=float, default=1.0, help="MobileNetV2 width multiplier")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--calibration-clips", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads of TensorFlow (intra-op) and LiteRT"
+    )
+    parser.add_argument("--runs", type=int, default=15, help="timed rounds after warm-up")
+    parser.add_argument(
+        "--calibration-clips", type=int, default=8, help="random clips that calibrate int8"
+    )
     args = parser.parse_args(argv)
 
     import tensorflow as tf
