@@ -18,8 +18,8 @@ class MVFModule(keras.layers.Layer):
     convolutions (along T, H and W), whose outputs are summed with view weights
     beta, batch-normalised and passed through hard-swish; the remaining channels
     pass through untouched and are concatenated after the processed ones. This is
-    the module of the released MVFNet checkpoints (SPEC.md), which the paper's
-    eq. 1-5 describe with the concatenation order reversed.
+    the module of the released MVFNet checkpoints (see docs/architecture.md),
+    which the paper's eq. 1-5 describe with the concatenation order reversed.
 
     The layer works on frames folded into the batch, `(batch * num_frames, H, W,
     C)`, and keeps every tensor 4-D: the T view is a depthwise convolution on the

@@ -1,9 +1,9 @@
 """The paper's training recipes as small named sets of `train()` keyword arguments.
 
-Sources: MVFNet paper section 4.2 and the released configurations (SPEC.md). Values
-marked "ours" are not stated there and follow common practice for the same
-backbones; every value can be overridden by a keyword of `train()` or a flag of
-`keras-mvf train`.
+Sources: MVFNet paper section 4.2 and the released configurations, summarised in
+docs/architecture.md. Values marked "ours" are not stated there and follow common
+practice for the same backbones; every value can be overridden by a keyword of
+`train()` or a flag of `keras-mvf train`.
 """
 
 _OPTIMISER = {

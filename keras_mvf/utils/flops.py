@@ -1,4 +1,4 @@
-"""FLOPs and parameter counts with the convention of the MVFNet paper (SPEC.md)."""
+"""FLOPs and parameter counts with the convention of the MVFNet paper (docs/architecture.md)."""
 
 import math
 
