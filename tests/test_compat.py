@@ -1,11 +1,11 @@
 """The private Keras names and `.weights.h5` layout keras_mvf relies on, and their errors."""
 
 import pathlib
+import tomllib
 
 import h5py
 import keras
 import pytest
-import tomllib
 from packaging.specifiers import SpecifierSet
 
 from keras_mvf import _compat, layers  # noqa: F401  (registers the layers)
