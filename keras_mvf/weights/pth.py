@@ -33,6 +33,7 @@ anything but tensors and containers.
 import collections
 import io
 import math
+import os
 import pickle
 import pickletools
 import reprlib
@@ -280,28 +281,35 @@ def _load_pickle(stream, storages):
     return obj
 
 
-def _entry_size(archive, name):
-    """The size zip entry `name` declares in the archive's directory (its bytes once inflated)."""
+def _entry(archive, name, file_size):
+    """The zip directory's record of entry `name`, checked to point into the file, unencrypted."""
     try:
-        return archive.getinfo(name).file_size
+        info = archive.getinfo(name)
     except KeyError:
         raise CheckpointError(f"the zip archive has no entry {_short(name)}") from None
+    if not 0 <= info.header_offset < file_size:
+        raise CheckpointError(f"zip entry {_short(name)} points outside the file")
+    if info.flag_bits & 0x1:
+        raise CheckpointError(f"zip entry {_short(name)} is encrypted")
+    return info
 
 
-def _read_entry(archive, name, limit):
-    """The bytes of zip entry `name`, refused unread if it declares more than `limit`."""
-    size = _entry_size(archive, name)
-    if size > limit:
-        raise CheckpointError(f"zip entry {_short(name)} holds {size} bytes, more than {limit}")
-    with archive.open(name) as file:
+def _read_entry(archive, info, limit):
+    """The bytes of a zip entry, refused unread if it declares more than `limit` once inflated."""
+    if info.file_size > limit:
+        raise CheckpointError(
+            f"zip entry {_short(info.filename)} holds {info.file_size} bytes, more than {limit}"
+        )
+    with archive.open(info) as file:
         data = file.read(limit)
-    if len(data) != size:
-        raise CheckpointError(f"zip entry {_short(name)} is truncated")
+    if len(data) != info.file_size:
+        raise CheckpointError(f"zip entry {_short(info.filename)} is truncated")
     return data
 
 
 def _read_zip(path):
     storages = {}
+    file_size = os.path.getsize(path)
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         pickles = [name for name in names if name.endswith("data.pkl")]
@@ -310,23 +318,23 @@ def _read_zip(path):
         prefix = pickles[0][: -len("data.pkl")]
         byteorder = "little"
         if f"{prefix}byteorder" in names:
-            byteorder = _read_entry(archive, f"{prefix}byteorder", 16).decode().strip()
+            info = _entry(archive, f"{prefix}byteorder", file_size)
+            byteorder = _read_entry(archive, info, 16).decode().strip()
         if byteorder not in ("little", "big"):
             raise CheckpointError(f"unknown byte order {_short(byteorder)}")
-        data = _read_entry(archive, pickles[0], MAX_PICKLE_BYTES)
+        data = _read_entry(archive, _entry(archive, pickles[0], file_size), MAX_PICKLE_BYTES)
         obj = _load_pickle(io.BytesIO(data), storages)
         order = "<" if byteorder == "little" else ">"
         for key, storage in storages.items():
             dtype = storage.storage_type.raw_dtype.newbyteorder(order)
             nbytes = storage.numel * dtype.itemsize
-            name = f"{prefix}data/{key}"
-            size = _entry_size(archive, name)
-            if size != nbytes:
+            info = _entry(archive, f"{prefix}data/{key}", file_size)
+            if info.file_size != nbytes:
                 raise CheckpointError(
                     f"storage {_short(key)} declares {storage.numel} elements ({nbytes} bytes), "
-                    f"but its zip entry holds {size} bytes"
+                    f"but its zip entry holds {info.file_size} bytes"
                 )
-            storage.array = np.frombuffer(_read_entry(archive, name, nbytes), dtype=dtype)
+            storage.array = np.frombuffer(_read_entry(archive, info, nbytes), dtype=dtype)
     return obj, storages
 
 
