@@ -339,15 +339,19 @@ def _read_zip(path):
 
 
 def _read_legacy(path):
+    storages = {}
     with open(path, "rb") as file:
+        # The magic number's pickle takes about 20 bytes: any other file is refused unread.
+        head = file.read(64)
+        if _load_pickle(io.BytesIO(head), storages) != LEGACY_MAGIC_NUMBER:
+            raise CheckpointError(
+                "not a PyTorch checkpoint: neither a zip archive nor does it start with the "
+                "legacy format's magic number"
+            )
+        file.seek(0)
         data = file.read()
     stream = io.BytesIO(data)
-    storages = {}
-    if _load_pickle(stream, storages) != LEGACY_MAGIC_NUMBER:
-        raise CheckpointError(
-            "not a PyTorch checkpoint: neither a zip archive nor does it start with the "
-            "legacy format's magic number"
-        )
+    _load_pickle(stream, storages)  # the magic number again
     _load_pickle(stream, storages)  # protocol version
     sys_info = _load_pickle(stream, storages)
     if not isinstance(sys_info, dict):
