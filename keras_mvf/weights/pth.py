@@ -9,21 +9,25 @@ unpickler that admits only the globals that rebuild tensors and ordered dicts,
 so a malicious file is refused before any of its code can run.
 
 A hostile or broken file cannot make the reader use much more memory or time
-than its own size justifies. These bounds hold, each far above what a
-ResNet-101 checkpoint with optimizer state needs (about 1000 tensors, 40000
-pickle opcodes, nesting depth 5):
+than its own size justifies. These bounds hold, each far above what an mmcv
+ResNet-101 checkpoint with optimizer state needs (1300 tensors, 46000 pickle
+opcodes, nesting depth 5):
 
 - a pickle of at most `MAX_PICKLE_BYTES` (64 MiB) and `MAX_OPCODES` (1M)
-  opcodes, its memo indices below `MAX_OPCODES`;
+  opcodes, its memo indices below `MAX_OPCODES`, its length fields within
+  its bytes (checked before the unpickler allocates anything);
 - at most `MAX_OBJECTS` (100k) values in the loaded object, a shared one
   counting each time it is used, nested at most `MAX_DEPTH` (64) deep;
-- a storage is read only if its zip entry or legacy record holds exactly its
-  declared element count times the element size, and no more is read;
-- a tensor's view (offset, shape, strides) lies inside its storage, and holds
-  more elements than the storage only up to `MAX_EXPANSION` (65536, stride-0
-  expansions of small constants); all tensors together hold at most
-  `MAX_SHARING` (4) times their storages' elements plus `MAX_EXPANSION`
-  (tied weights appear under several names).
+- a storage is read only if its zip entry (by the size the zip directory
+  declares) or legacy record holds exactly its element count times the
+  element size, and no more is read; a legacy file is refused after 64 bytes
+  unless it starts with the magic number;
+- a tensor has at most `MAX_DIMS` (32) dimensions, its view (offset, shape,
+  strides) lies inside its storage, and it holds more elements than the
+  storage only up to `MAX_EXPANSION` (65536: stride-0 expansions of small
+  constants); all tensors together hold at most `MAX_SHARING` (4) times their
+  storages' elements plus `MAX_EXPANSION` (tied weights appear under several
+  names).
 
 Every failure raises `CheckpointError` (a `ValueError`) naming the file and
 what was wrong; `UnsafeCheckpointError` is the subclass for pickles that ask for
