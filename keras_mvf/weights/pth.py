@@ -418,12 +418,7 @@ class _Materializer:
         return obj
 
     def tensor(self, pending, name):
-        storage, size, stride, offset = (
-            pending.storage,
-            pending.size,
-            pending.stride,
-            pending.offset,
-        )
+        storage, size, stride = pending.storage, pending.size, pending.stride
         numel = math.prod(size)
         declared = math.prod(max(n, 1) for n in size)
         held = f"a storage of {storage.numel} element" + ("s" if storage.numel != 1 else "")
@@ -438,7 +433,7 @@ class _Materializer:
         if numel == 0:
             array = np.empty(size, flat.dtype)
         else:
-            last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+            last = pending.offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
             if last >= storage.numel:
                 raise CheckpointError(
                     f"tensor {name} reads past the end of storage {_short(storage.key)} "
@@ -453,7 +448,7 @@ class _Materializer:
             # Every step lies inside the storage (checked above); a length-1 axis takes none.
             itemsize = flat.dtype.itemsize
             strides = tuple(s * itemsize if n > 1 else 0 for n, s in zip(size, stride, strict=True))
-            array = np.lib.stride_tricks.as_strided(flat[offset:], size, strides).copy()
+            array = np.lib.stride_tricks.as_strided(flat[pending.offset :], size, strides).copy()
         if storage.storage_type.is_bfloat16:
             array = (array.astype(np.uint32) << 16).view(np.float32)
         return array

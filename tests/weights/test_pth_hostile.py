@@ -300,11 +300,8 @@ def _small_checkpoint(path, zip_format):
     tensors = collections.OrderedDict(
         conv=torch.randn(2, 3, 1, 1), half=torch.randn(3).half(), long=torch.tensor([1, -2])
     )
-    torch.save(
-        {"state_dict": tensors, "meta": {"epoch": 3}},
-        path,
-        **{"_use_new_zipfile_serialization": zip_format},
-    )
+    checkpoint = {"state_dict": tensors, "meta": {"epoch": 3}}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
     return path.read_bytes()
 
 
