@@ -12,10 +12,19 @@ import re
 
 import numpy as np
 
+from keras_mvf.weights.pth import CheckpointError
+
 # Keys of the release's state dicts start with this; torchvision's carry no prefix.
 RELEASE_PREFIX = "backbone."
 RELEASE_HEAD = "cls_head.new_fc"
 TORCHVISION_HEAD = "fc"
+
+# Blocks per stage (layer1..layer4) of ResNet-101, the deepest network of the release.
+MAX_BLOCKS = (3, 4, 23, 3)
+# Filters of the stem: 64 in the release and torchvision; smaller ones build tiny test networks.
+MAX_BASE_WIDTH = 64
+MAX_CLASSES = 100_000
+BATCH_NORM_TENSORS = ("weight", "bias", "running_mean", "running_var")
 
 _BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(?:(\d)_(conv|bn)|(mvf))")
 
@@ -52,11 +61,10 @@ def _identity(value):
 
 
 def _batch_norm(layer, key):
+    variables = (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)
     return [
-        (layer.gamma, f"{key}.weight", _identity),
-        (layer.beta, f"{key}.bias", _identity),
-        (layer.moving_mean, f"{key}.running_mean", _identity),
-        (layer.moving_variance, f"{key}.running_var", _identity),
+        (variable, f"{key}.{name}", _identity)
+        for variable, name in zip(variables, BATCH_NORM_TENSORS, strict=True)
     ]
 
 
@@ -179,7 +187,7 @@ def load_state_dict(model, state_dict):
     values = []
     for variable, key, to_keras in assignments:
         try:
-            value = to_keras(np.asarray(state[key], dtype=np.float32))
+            value = to_keras(np.asarray(state[key]))
         except ValueError as error:
             raise ValueError(f"Checkpoint tensor {key!r}: {error}") from None
         if tuple(value.shape) != tuple(variable.shape):
@@ -187,43 +195,150 @@ def load_state_dict(model, state_dict):
                 f"Checkpoint tensor {key!r} has shape {state[key].shape}, which does not fit "
                 f"{variable.path} of shape {tuple(variable.shape)}."
             )
-        values.append(value)
+        values.append(np.asarray(value, dtype=np.float32))
     for (variable, _, _), value in zip(assignments, values, strict=True):
         variable.assign(value)
     return fresh
 
 
+def _checkpoint_shapes(block_counts, base_width, num_classes, alpha, stages, release=True):
+    """`{key: shape}` of the tensors of a checkpoint of this network, `num_batches_tracked` aside.
+
+    The torch layout of `ResNetVideo(block_counts, num_classes, alpha=alpha,
+    stages=stages, base_width=base_width, layout="pytorch")`: MVF wraps the
+    first conv of every block in `stages` (None for C2D); `num_classes=None`
+    leaves the head out.
+    """
+    prefix, head = (RELEASE_PREFIX, RELEASE_HEAD) if release else ("", TORCHVISION_HEAD)
+
+    def batch_norm(key, channels):
+        return {f"{key}.{name}": (channels,) for name in BATCH_NORM_TENSORS}
+
+    shapes = {
+        f"{prefix}conv1.weight": (base_width, 3, 7, 7),
+        **batch_norm(f"{prefix}bn1", base_width),
+    }
+    channels = base_width
+    for layer, count in enumerate(block_counts, start=1):
+        filters = base_width * 2 ** (layer - 1)
+        for block in range(count):
+            key = f"{prefix}layer{layer}.{block}"
+            if stages and layer + 1 in stages:
+                k = int(channels * alpha)
+                shapes[f"{key}.conv1.net.weight"] = (filters, channels, 1, 1)
+                shapes[f"{key}.conv1.shift_conv.weight"] = (k, 1, 3, 1, 1)
+                shapes[f"{key}.conv1.h_conv.weight"] = (k, 1, 1, 3, 1)
+                shapes[f"{key}.conv1.w_conv.weight"] = (k, 1, 1, 1, 3)
+                shapes.update(batch_norm(f"{key}.conv1.bn", k))
+            else:
+                shapes[f"{key}.conv1.weight"] = (filters, channels, 1, 1)
+            shapes[f"{key}.conv2.weight"] = (filters, filters, 3, 3)
+            shapes[f"{key}.conv3.weight"] = (4 * filters, filters, 1, 1)
+            for index, size in ((1, filters), (2, filters), (3, 4 * filters)):
+                shapes.update(batch_norm(f"{key}.bn{index}", size))
+            if block == 0:
+                shapes[f"{key}.downsample.0.weight"] = (4 * filters, channels, 1, 1)
+                shapes.update(batch_norm(f"{key}.downsample.1", 4 * filters))
+            channels = 4 * filters
+    if num_classes is not None:
+        shapes[f"{head}.weight"] = (num_classes, channels)
+        shapes[f"{head}.bias"] = (num_classes,)
+    return shapes
+
+
+def _size(key, value, index, name, limit):
+    """Dimension `index` of checkpoint tensor `key`, checked to lie in 1..`limit`."""
+    shape = tuple(value.shape)
+    size = shape[index] if len(shape) > index else 0
+    if not 1 <= size <= limit:
+        raise CheckpointError(
+            f"tensor {key!r} of shape {shape} gives {name} {size}; expected 1 to {limit}"
+        )
+    return int(size)
+
+
 def infer_model_kwargs(state_dict):
-    """Guesses `ResNetVideo` keyword arguments from a release state dict.
+    """Guesses `ResNetVideo` keyword arguments from a release or torchvision state dict.
+
+    Validates the whole checkpoint before anything is built from it: at most
+    ResNet-101's blocks per stage (`MAX_BLOCKS`), a stem of 1 to
+    `MAX_BASE_WIDTH` filters, 1 to `MAX_CLASSES` classes, and every tensor
+    named and shaped as `_checkpoint_shapes` of those settings says, so a
+    declared shape never sizes a model its data does not fill.
 
     Returns:
         dict with `block_counts`, `base_width`, `num_classes`, `temporal_module`,
         `alpha`, `stages`.
+
+    Raises:
+        CheckpointError: the state dict is not such a checkpoint; the message
+            names the offending tensor.
     """
-    blocks = {}
+    release = any(key.startswith(RELEASE_PREFIX) for key in state_dict)
+    prefix, head = (RELEASE_PREFIX, RELEASE_HEAD) if release else ("", TORCHVISION_HEAD)
+    found = {layer: {} for layer in range(1, 5)}  # layer -> {block index: a key of it}
     for key in state_dict:
-        match = re.match(r"(?:backbone\.)?layer(\d)\.(\d+)\.", key)
+        match = re.match(rf"{re.escape(prefix)}layer(\d{{1,9}})\.(\d{{1,9}})\.", key)
         if match:
-            stage, block = int(match.group(1)), int(match.group(2))
-            blocks[stage] = max(blocks.get(stage, 0), block + 1)
-    if sorted(blocks) != [1, 2, 3, 4]:
-        raise ValueError(
-            f"Not a ResNet checkpoint: no layer1..layer4 blocks. "
-            f"Received keys like {_describe(state_dict, 4)}"
+            layer, block = int(match.group(1)), int(match.group(2))
+            if layer not in found or block >= MAX_BLOCKS[layer - 1]:
+                raise CheckpointError(
+                    f"unexpected tensor {key!r}: a ResNet has layer1 to layer4, with at most "
+                    f"{', '.join(map(str, MAX_BLOCKS))} blocks (ResNet-101, the deepest of the "
+                    "release)"
+                )
+            found[layer].setdefault(block, key)
+    blocks = [len(found[layer]) for layer in range(1, 5)]
+    if 0 in blocks:
+        raise CheckpointError(
+            f"not a ResNet checkpoint: no layer1..layer4 blocks. Received keys like "
+            f"{_describe(state_dict, 4)}"
         )
-    prefix = RELEASE_PREFIX if f"{RELEASE_PREFIX}conv1.weight" in state_dict else ""
+    for layer, keys in found.items():
+        gaps = set(range(len(keys))) - set(keys)
+        if gaps:
+            raise CheckpointError(
+                f"unexpected tensor {keys[max(keys)]!r}: layer{layer} has no block {min(gaps)}"
+            )
+    stem = f"{prefix}conv1.weight"
+    if stem not in state_dict:
+        raise CheckpointError(f"not a ResNet checkpoint: no {stem!r}")
+    base_width = _size(stem, state_dict[stem], 0, "base width", MAX_BASE_WIDTH)
     stages, alpha = [], 0.0
-    for stage in range(1, 5):
-        key = f"{prefix}layer{stage}.1.conv1.shift_conv.weight"
+    for layer in range(1, 5):
+        # The first block of layer1 takes the stem's channels, of the others twice their filters.
+        block = 1 if blocks[layer - 1] > 1 else 0
+        inputs = base_width * 2 ** (layer - 1) * (4 if block else 1 if layer == 1 else 2)
+        key = f"{prefix}layer{layer}.{block}.conv1.shift_conv.weight"
         if key in state_dict:
-            stages.append(stage + 1)
-            inputs = state_dict[f"{prefix}layer{stage}.1.conv1.net.weight"].shape[1]
-            alpha = state_dict[key].shape[0] / inputs
-    head = state_dict.get(f"{RELEASE_HEAD}.weight", state_dict.get(f"{TORCHVISION_HEAD}.weight"))
+            stages.append(layer + 1)
+            alpha = _size(key, state_dict[key], 0, "MVF channels", inputs) / inputs
+    num_classes = None
+    if f"{head}.weight" in state_dict:
+        num_classes = _size(
+            f"{head}.weight", state_dict[f"{head}.weight"], 0, "classes", MAX_CLASSES
+        )
+    expected = _checkpoint_shapes(blocks, base_width, num_classes, alpha, stages, release)
+    for key, value in state_dict.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        if key not in expected:
+            raise CheckpointError(
+                f"unexpected tensor {key!r}: no such tensor in a ResNet with blocks "
+                f"{tuple(blocks)}" + (f" and MVF in stages {tuple(stages)}" if stages else "")
+            )
+        if tuple(value.shape) != expected[key]:
+            raise CheckpointError(
+                f"tensor {key!r} has shape {tuple(value.shape)}; expected {expected[key]} "
+                f"from a base width of {base_width}" + (f" and MVF alpha {alpha}" if stages else "")
+            )
+    missing = set(expected) - set(state_dict)
+    if missing:
+        raise CheckpointError(f"missing {len(missing)} tensors ({_describe(missing)})")
     return {
-        "block_counts": tuple(blocks[stage] for stage in range(1, 5)),
-        "base_width": int(state_dict[f"{prefix}conv1.weight"].shape[0]),
-        "num_classes": 400 if head is None else int(head.shape[0]),
+        "block_counts": tuple(blocks),
+        "base_width": base_width,
+        "num_classes": 400 if num_classes is None else num_classes,
         "temporal_module": "mvf" if stages else None,
         "alpha": alpha,
         "stages": tuple(stages) or (4, 5),

@@ -1,13 +1,17 @@
 """The state-dict mapping on tiny networks: numbers, fresh heads, backbones and clear errors."""
 
+import zipfile
+
 import keras
 import numpy as np
 import pytest
 import torch
 
 import keras_mvf
+from keras_mvf import cli
 from keras_mvf.weights import convert_checkpoint, infer_model_kwargs, load_state_dict
 from keras_mvf.weights.loading import h5_layout
+from keras_mvf.weights.pth import CheckpointError
 from tests import torch_reference as ref
 
 BLOCKS = (1, 1, 2, 2)
@@ -184,3 +188,96 @@ def test_wrong_layout_or_family_is_refused(tiny, tmp_path):
         _tiny_keras(weights="kinetics400")
     with pytest.raises(ValueError, match="Received: weights='no_such_file.weights.h5'"):
         _tiny_keras(weights="no_such_file.weights.h5")
+
+
+def test_torchvision_checkpoints_are_inferred_as_c2d(tmp_path):
+    backbone = ref.ResNet(BLOCKS, FRAMES, mvf_layers=(), width=8)
+    state = {k: v.numpy() for k, v in ref.torchvision_state_dict(backbone).items()}
+    assert infer_model_kwargs(state) == {
+        "block_counts": BLOCKS,
+        "base_width": 8,
+        "num_classes": 1000,
+        "temporal_module": None,
+        "alpha": 0.0,
+        "stages": (4, 5),
+    }
+
+
+def _zeros(*shape):
+    return np.zeros(shape, np.float32)
+
+
+def test_inferred_architecture_and_every_shape_are_checked_before_building(tiny):
+    state = _state(tiny[0])
+    without = {k: v for k, v in state.items() if k != "backbone.layer2.0.bn1.running_var"}
+    cases = [
+        (
+            {**state, "backbone.layer3.399.conv1.weight": _zeros(1, 1, 1, 1)},
+            r"unexpected tensor 'backbone\.layer3\.399\.conv1\.weight': a ResNet has layer1 to "
+            r"layer4, with at most 3, 4, 23, 3 blocks",
+        ),
+        (
+            {**state, "backbone.layer5.0.conv1.weight": _zeros(1, 1, 1, 1)},
+            r"unexpected tensor 'backbone\.layer5\.0\.conv1\.weight'",
+        ),
+        (
+            {**state, "backbone.layer3.5.conv2.weight": _zeros(32, 32, 3, 3)},
+            r"unexpected tensor 'backbone\.layer3\.5\.conv2\.weight': layer3 has no block 2",
+        ),
+        (
+            {**state, "backbone.conv9.weight": _zeros(1)},
+            r"unexpected tensor 'backbone\.conv9\.weight': no such tensor in a ResNet with "
+            r"blocks \(1, 1, 2, 2\) and MVF in stages \(4, 5\)",
+        ),
+        (
+            {**state, "backbone.conv1.weight": _zeros(0, 3, 7, 7)},
+            r"'backbone\.conv1\.weight' of shape \(0, 3, 7, 7\) gives base width 0; "
+            r"expected 1 to 64",
+        ),
+        (
+            {**state, "cls_head.new_fc.weight": _zeros(10**9, 0)},
+            r"'cls_head\.new_fc\.weight' of shape \(1000000000, 0\) gives classes 1000000000; "
+            r"expected 1 to 100000",
+        ),
+        (
+            {**state, "cls_head.new_fc.weight": _zeros(CLASSES, 0)},
+            r"tensor 'cls_head\.new_fc\.weight' has shape \(5, 0\); expected \(5, 256\)",
+        ),
+        (
+            {**state, "backbone.layer4.1.conv2.weight": _zeros(0, 64, 3, 3)},
+            r"tensor 'backbone\.layer4\.1\.conv2\.weight' has shape \(0, 64, 3, 3\); "
+            r"expected \(64, 64, 3, 3\) from a base width of 8 and MVF alpha 0\.125",
+        ),
+        (without, r"missing 1 tensors \(backbone\.layer2\.0\.bn1\.running_var\)"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(CheckpointError, match=message):
+            infer_model_kwargs(bad)
+
+
+def _cli_convert(checkpoint, output, capsys):
+    code = cli.main(["convert", str(checkpoint), str(output)])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_convert_refuses_bad_checkpoints_with_one_line(tiny, tmp_path, capsys):
+    extra = {**tiny[0].state_dict(), "backbone.layer3.399.conv1.weight": torch.zeros(1, 1, 1, 1)}
+    torch.save({"state_dict": extra}, tmp_path / "deep.pth")
+    output = tmp_path / "deep.weights.h5"
+    code, lines = _cli_convert(tmp_path / "deep.pth", output, capsys)
+    assert code == 2 and len(lines) == 1
+    assert "unexpected tensor 'backbone.layer3.399.conv1.weight'" in lines[0]
+    assert not output.exists()
+
+    # A zero-size head declaring a billion classes: the reader refuses it.
+    huge = {**tiny[0].state_dict(), "cls_head.new_fc.weight": torch.empty(10**9, 0)}
+    torch.save({"state_dict": huge}, tmp_path / "huge.pth")
+    code, lines = _cli_convert(tmp_path / "huge.pth", output, capsys)
+    assert code == 2 and len(lines) == 1
+    assert "huge.pth: tensor 'state_dict/cls_head.new_fc.weight' of shape" in lines[0]
+
+    with zipfile.ZipFile(tmp_path / "exec.pth", "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02cbuiltins\nexec\n.")
+    code, lines = _cli_convert(tmp_path / "exec.pth", output, capsys)
+    assert code == 2 and len(lines) == 1
+    assert "exec.pth: refusing to load `builtins.exec`" in lines[0]
