@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from keras_mvf.data import write_video
+
+# Each runs example scripts or the notebook in fresh processes.
+pytestmark = pytest.mark.slow
 
 
 def test_finetune_then_evaluate(tmp_path):

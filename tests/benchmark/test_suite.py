@@ -134,6 +134,7 @@ def test_pytorch_section_without_torch_prints_a_skip_note(monkeypatch, capsys):
     assert "Skipped: torch is not installed" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="a GPU is visible")
 def test_gpu_device_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -92,6 +92,7 @@ def test_copied_backbone_reproduces_the_application(
     assert modules and all(np.std(m.get_weights()[0]) > 0 for m in modules)
 
 
+@pytest.mark.slow
 def test_without_network_the_error_says_what_to_do(tmp_path):
     script = (
         "import keras_mvf\n"

@@ -200,6 +200,7 @@ def test_imagenet_on_pytorch_layout_is_a_clear_error():
         keras_mvf.MVFNet50(layout="pytorch", backbone_weights="imagenet")
 
 
+@pytest.mark.slow
 def test_dot_keras_loads_in_a_fresh_process_with_safe_mode(tmp_path):
     model = tiny_resnet(learnable_view_weights=True, views="th")
     path = tmp_path / "model.keras"
@@ -218,6 +219,7 @@ def test_dot_keras_loads_in_a_fresh_process_with_safe_mode(tmp_path):
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("build", [tiny_resnet, tiny_mobilenet])
 def test_mixed_precision(policy, build):
@@ -240,6 +242,7 @@ def test_mixed_precision(policy, build):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.slow
 def test_trains_with_fit():
     model = tiny_resnet(alpha=0.5)
     model.compile(

@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import torch
 
 import keras_mvf
@@ -24,6 +25,7 @@ def _keras_mvf(*args):
     )
 
 
+@pytest.mark.slow
 def test_weights_lists_the_registry():
     result = _keras_mvf("weights")
     assert result.returncode == 0, result.stderr
@@ -33,6 +35,7 @@ def test_weights_lists_the_registry():
     assert "sha256: unknown" in result.stdout
 
 
+@pytest.mark.slow
 def test_convert_infers_the_architecture(tmp_path):
     blocks, frames = (1, 1, 2, 2), 4
     net = ref.randomize(ref.MVFNet(blocks, frames, num_classes=6, width=8), seed=3)

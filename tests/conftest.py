@@ -1,0 +1,20 @@
+"""Marks the expensive tests `slow`, so `pytest -m "not slow"` is a quick subset.
+
+A test is slow when it is marked `slow` or `large`, or when it uses a fixture
+that trains a model or starts processes (`SLOW_FIXTURES`).
+"""
+
+import pytest
+
+SLOW_FIXTURES = {
+    "trained",  # tests/export/conftest.py: trains the tiny exported model
+    "demo",  # tests/training/test_demo_and_cli.py: runs `keras-mvf demo --quick`
+    "quick_report",  # tests/benchmark/test_suite.py: runs the quick benchmark suite
+    "single_device",  # tests/training/test_strategies.py: trains the reference run
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("large") or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
