@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 # Sizes of the full and `--quick` runs. The full run takes 4 to 5 minutes on a
-# busy 2-core CPU (README) and shows the gap; `--quick` only exercises the steps.
+# busy 2-core CPU (docs/training.md) and shows the gap; `--quick` only exercises the steps.
 SETTINGS = {
     "full": {"size": 48, "train_per_class": 100, "val_per_class": 20, "epochs": 8},
     "quick": {"size": 32, "train_per_class": 4, "val_per_class": 2, "epochs": 1},
