@@ -147,7 +147,7 @@ def run_export(args):
 
     _positive("calibration-clips", args.calibration_clips)
     labels = common.read_labels(args.labels) if args.labels else None
-    model = keras.models.load_model(args.model)
+    model = keras.models.load_model(args.model, compile=False)  # no optimizer needed
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")
