@@ -9,6 +9,7 @@ first with its start-up log lines kept off stderr (unless `--verbose`).
 """
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -35,8 +36,9 @@ class HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if (
             action.option_strings
-            and default not in (None, False, True, argparse.SUPPRESS)
-            and "default" not in help
+            and default not in (None, argparse.SUPPRESS)
+            and not isinstance(default, bool)  # a switch
+            and "(default" not in help
         ):
             help += " (default: %(default)s)"
         return help
@@ -65,7 +67,7 @@ def build_parser():
     parser.set_defaults(tensorflow=True)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
-        __import__(module, fromlist=["register"]).register(subparsers)
+        importlib.import_module(module).register(subparsers)
     return parser
 
 

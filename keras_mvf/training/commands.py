@@ -142,8 +142,8 @@ def register(subparsers):
     train.add_argument(
         "--strategy",
         default="default",
-        help="default, mirrored (local GPUs), multi_worker (hosts in TF_CONFIG) "
-        "or tpu; train() checks the name",
+        help="default (one device), mirrored (local GPUs), multi_worker (hosts in "
+        "TF_CONFIG) or tpu; train() checks the name",
     )
     train.add_argument(
         "--mixed-precision", action="store_true", help="float16 on GPU, bfloat16 elsewhere"
