@@ -31,5 +31,5 @@ __getattr__, __dir__, __all__ = lazy_exports(
     submodules=("layers", "models", "utils"),
 )
 
-if "keras" in sys.modules:  # Registering the layers costs nothing more then.
+if "keras" in sys.modules:  # loaded already: registering the layers for load_model is cheap
     from keras_mvf import layers  # noqa: F401
