@@ -1,32 +1,35 @@
-"""keras_mvf: MVFNet (Multi-View Fusion Network, AAAI 2021) for Keras 3 and TensorFlow."""
+"""keras_mvf: MVFNet (Multi-View Fusion Network, AAAI 2021) for Keras 3 and TensorFlow.
 
-from keras_mvf import layers, models, utils
-from keras_mvf.layers import MVFModule, TemporalShift
-from keras_mvf.models import (
-    MobileNetV2Video,
-    MVFNet50,
-    MVFNet101,
-    MVFNetMobileNetV2,
-    ResNetVideo,
-    create_model,
-    list_models,
+Importing the package is cheap: its names (and those of its packages) import Keras
+and TensorFlow on first use. The layers register with Keras, for
+`keras.models.load_model`, when `keras_mvf.layers` is imported: by any model or
+layer, and by `import keras_mvf` itself when Keras is imported already.
+"""
+
+import importlib.metadata
+import sys
+
+from keras_mvf._lazy import lazy_exports
+
+__version__ = importlib.metadata.version("keras-mvf")  # pyproject.toml's
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".layers": ("MVFModule", "TemporalShift"),
+        ".models": (
+            "MobileNetV2Video",
+            "MVFNet50",
+            "MVFNet101",
+            "MVFNetMobileNetV2",
+            "ResNetVideo",
+            "create_model",
+            "list_models",
+        ),
+        ".weights": ("list_weights",),
+    },
+    submodules=("layers", "models", "utils"),
 )
-from keras_mvf.weights import list_weights
 
-__version__ = "0.1.0"
-
-__all__ = [
-    "MVFModule",
-    "MVFNet50",
-    "MVFNet101",
-    "MVFNetMobileNetV2",
-    "MobileNetV2Video",
-    "ResNetVideo",
-    "TemporalShift",
-    "create_model",
-    "layers",
-    "list_models",
-    "list_weights",
-    "models",
-    "utils",
-]
+if "keras" in sys.modules:  # loaded already: registering the layers for load_model is cheap
+    from keras_mvf import layers  # noqa: F401

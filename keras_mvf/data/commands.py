@@ -65,7 +65,7 @@ def register(subparsers):
     probe = commands.add_parser("probe", help="frame count, fps and size of videos")
     probe.add_argument("videos", nargs="+", help="video files")
     probe.add_argument("--exact-frames", action="store_true", help="count frames by decoding")
-    probe.set_defaults(run=run_probe)
+    probe.set_defaults(run=run_probe, tensorflow=False)
 
 
 def _parse(args):
@@ -89,8 +89,9 @@ def _parse(args):
 def _progress_bar(total):
     import keras
 
-    bar = keras.utils.Progbar(total, unit_name="video")
-    return bar.update
+    from keras_mvf.utils.progress import progress_verbosity
+
+    return keras.utils.Progbar(total, verbose=progress_verbosity(), unit_name="video").update
 
 
 def run_index(args):

@@ -1,7 +1,12 @@
 """Deployment: TF Serving SavedModels, TFLite/LiteRT models and loading them back to predict."""
 
-from keras_mvf.export.predictor import Predictor, load_predictor
-from keras_mvf.export.saved_model import export_saved_model
-from keras_mvf.export.tflite import export_tflite, labels_path
+from keras_mvf._lazy import lazy_exports
 
-__all__ = ["Predictor", "export_saved_model", "export_tflite", "labels_path", "load_predictor"]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".predictor": ("Predictor", "load_predictor"),
+        ".saved_model": ("export_saved_model",),
+        ".tflite": ("export_tflite", "labels_path"),
+    },
+)

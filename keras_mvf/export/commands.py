@@ -27,7 +27,12 @@ def register(subparsers):
         "export", help="write a .keras model as a TF Serving SavedModel or a TFLite file"
     )
     export.add_argument("model", help="a .keras file")
-    export.add_argument("--format", choices=("saved_model", "tflite"), required=True)
+    export.add_argument(
+        "--format",
+        choices=("saved_model", "tflite"),
+        required=True,
+        help="saved_model (TF Serving) or tflite (LiteRT)",
+    )
     export.add_argument(
         "--output",
         required=True,
@@ -68,7 +73,7 @@ def register(subparsers):
         default=1,
         help="clips per video, evenly spaced; their probabilities are averaged",
     )
-    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--top-k", type=int, default=5, help="classes to show per video")
     predict.add_argument(
         "--labels",
         help="file with one class name per line (overrides the labels stored with the model)",
@@ -83,7 +88,12 @@ def register(subparsers):
         default=None,
         help="frames between window starts (default: the window's length)",
     )
-    predict.add_argument("--threads", type=int, default=None, help="LiteRT interpreter threads")
+    predict.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="LiteRT interpreter threads (default: LiteRT's)",
+    )
     _add_sampling_arguments(predict)
     predict.set_defaults(run=run_predict)
 
@@ -132,12 +142,12 @@ def _window_indices(total_frames, num_frames, frame_interval, stride):
 def run_export(args):
     import keras
 
-    import keras_mvf  # noqa: F401 -- registers the layers the .keras file refers to.
+    import keras_mvf.layers  # noqa: F401 -- registers the layers the .keras file refers to.
     from keras_mvf.export import common, export_saved_model, export_tflite
 
     _positive("calibration-clips", args.calibration_clips)
     labels = common.read_labels(args.labels) if args.labels else None
-    model = keras.models.load_model(args.model)
+    model = keras.models.load_model(args.model, compile=False)  # no optimizer needed
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")

@@ -75,9 +75,9 @@ def _saved_model_dir(path):
 def _load_keras(path):
     import keras
 
-    import keras_mvf  # noqa: F401 -- registers the layers the file refers to.
+    import keras_mvf.layers  # noqa: F401 -- registers the layers the file refers to.
 
-    model = keras.models.load_model(path)
+    model = keras.models.load_model(path, compile=False)  # inference: no optimizer needed
 
     def predict_batch(clips):
         return keras.ops.convert_to_numpy(model(clips.astype(np.float32), training=False))

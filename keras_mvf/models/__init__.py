@@ -1,15 +1,12 @@
 """Video models: MVFNet, TSM and C2D on ResNet and MobileNetV2 backbones."""
 
-from keras_mvf.models.mobilenet_v2 import MobileNetV2Video, MVFNetMobileNetV2
-from keras_mvf.models.registry import create_model, list_models
-from keras_mvf.models.resnet import MVFNet50, MVFNet101, ResNetVideo
+from keras_mvf._lazy import lazy_exports
 
-__all__ = [
-    "MVFNet50",
-    "MVFNet101",
-    "MVFNetMobileNetV2",
-    "MobileNetV2Video",
-    "ResNetVideo",
-    "create_model",
-    "list_models",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        ".mobilenet_v2": ("MobileNetV2Video", "MVFNetMobileNetV2"),
+        ".registry": ("create_model", "list_models"),
+        ".resnet": ("MVFNet50", "MVFNet101", "ResNetVideo"),
+    },
+)

@@ -12,7 +12,12 @@ def register(subparsers):
     flops.add_argument("--frames", type=int, default=8, help="frames per clip")
     flops.add_argument("--size", type=int, default=224, help="frame height and width")
     flops.add_argument("--classes", type=int, default=400, help="number of classes")
-    flops.add_argument("--alpha", type=float, default=None, help="fraction of channels in MVF")
+    flops.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="fraction of channels in MVF (default: the model's)",
+    )
     flops.add_argument(
         "--layout",
         choices=("keras", "pytorch"),

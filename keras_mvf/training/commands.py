@@ -1,15 +1,34 @@
 """`keras-mvf train`, `evaluate`, `extract-features` and `demo`."""
 
+RECIPE = " (default: the recipe's)"
+
 
 def _add_data_flags(parser):
     parser.add_argument("--batch-size", type=int, default=8, help="videos per batch")
-    parser.add_argument("--sampling", choices=("dense", "uniform"), default="dense")
-    parser.add_argument("--frame-interval", type=int, default=8, help="dense sampling step")
-    parser.add_argument("--short-side", type=int, default=None, help="test resize (short side)")
     parser.add_argument(
-        "--crop-size", type=int, default=None, help="test crop for models of any input size"
+        "--sampling",
+        choices=("dense", "uniform"),
+        default="dense",
+        help="frame sampling: dense (Kinetics) or uniform segments (Something-Something)",
     )
-    parser.add_argument("--root", default=None, help="folder the manifest paths are relative to")
+    parser.add_argument("--frame-interval", type=int, default=8, help="dense sampling step")
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="test resize (short side) (default: crop size * 256 / 224)",
+    )
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=None,
+        help="test crop, for models of any input size (default: the model's input size, or 224)",
+    )
+    parser.add_argument(
+        "--root",
+        default=None,
+        help="folder the manifest paths are relative to (default: the manifest's root)",
+    )
 
 
 def _ints(text):
@@ -30,32 +49,90 @@ def register(subparsers):
         "--recipe",
         default="kinetics400",
         choices=("kinetics400", "sthv1", "sthv2", "ucf101", "hmdb51"),
+        help="the paper's recipe giving the defaults of the flags below",
     )
     train.add_argument("--out", default="runs/train", help="logs and checkpoints folder")
     train.add_argument("--batch-size", type=int, default=8, help="global batch (clips)")
-    train.add_argument("--steps-per-epoch", type=int, default=None)
-    train.add_argument("--frames", dest="num_frames", type=int, default=None)
-    train.add_argument("--sampling", choices=("dense", "uniform"), default=None)
-    train.add_argument("--frame-interval", type=int, default=None)
-    train.add_argument("--alpha", type=float, default=None)
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--lr-steps", type=_ints, default=None, help="e.g. 90,130")
-    train.add_argument("--lr-decay", type=float, default=0.1)
-    train.add_argument("--warmup-epochs", type=float, default=None)
-    train.add_argument("--warmup-start", type=float, default=None)
-    train.add_argument("--flip", action="store_true", default=None)
-    train.add_argument("--no-flip", dest="flip", action="store_false")
     train.add_argument(
-        "--train-crop", choices=("random_resized", "multi_scale"), default="random_resized"
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch (default: one pass over the training videos)",
     )
-    train.add_argument("--crop-size", type=int, default=None)
-    train.add_argument("--short-side", type=int, default=None)
-    train.add_argument("--root", default=None)
-    train.add_argument("--base-lr", type=float, default=None, help="learning rate per 8 clips")
-    train.add_argument("--momentum", type=float, default=None)
-    train.add_argument("--weight-decay", type=float, default=None)
-    train.add_argument("--clip-norm", type=float, default=None, help="0 turns clipping off")
-    train.add_argument("--dropout", type=float, default=None)
+    train.add_argument(
+        "--frames", dest="num_frames", type=int, default=None, help="frames per clip" + RECIPE
+    )
+    train.add_argument(
+        "--sampling",
+        choices=("dense", "uniform"),
+        default=None,
+        help="frame sampling: dense (Kinetics) or uniform segments (Something-Something)" + RECIPE,
+    )
+    train.add_argument(
+        "--frame-interval", type=int, default=None, help="dense sampling step" + RECIPE
+    )
+    train.add_argument(
+        "--alpha", type=float, default=None, help="fraction of channels in MVF" + RECIPE
+    )
+    train.add_argument("--epochs", type=int, default=None, help="epochs to train" + RECIPE)
+    train.add_argument(
+        "--lr-steps",
+        type=_ints,
+        default=None,
+        help="epochs at which the learning rate decays, e.g. 90,130" + RECIPE,
+    )
+    train.add_argument(
+        "--lr-decay", type=float, default=0.1, help="factor of each learning-rate decay"
+    )
+    train.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=None,
+        help="epochs of linear learning-rate warm-up, may be a fraction" + RECIPE,
+    )
+    train.add_argument(
+        "--warmup-start",
+        type=float,
+        default=None,
+        help="fraction of the learning rate the warm-up starts from" + RECIPE,
+    )
+    train.add_argument(
+        "--flip", action="store_true", default=None, help="random horizontal flips" + RECIPE
+    )
+    train.add_argument(
+        "--no-flip", dest="flip", action="store_false", help="no horizontal flips" + RECIPE
+    )
+    train.add_argument(
+        "--train-crop",
+        choices=("random_resized", "multi_scale"),
+        default="random_resized",
+        help="training crop: random resized (Kinetics) or multi-scale corner crops (TSN)",
+    )
+    train.add_argument(
+        "--crop-size", type=int, default=None, help="frame height and width" + RECIPE
+    )
+    train.add_argument(
+        "--short-side", type=int, default=None, help="test resize (short side)" + RECIPE
+    )
+    train.add_argument(
+        "--root",
+        default=None,
+        help="folder the manifest paths are relative to (default: the manifest's root)",
+    )
+    train.add_argument(
+        "--base-lr", type=float, default=None, help="learning rate per 8 clips" + RECIPE
+    )
+    train.add_argument("--momentum", type=float, default=None, help="SGD momentum" + RECIPE)
+    train.add_argument("--weight-decay", type=float, default=None, help="L2 weight decay" + RECIPE)
+    train.add_argument(
+        "--clip-norm",
+        type=float,
+        default=None,
+        help="global gradient-norm clipping, 0 turns it off" + RECIPE,
+    )
+    train.add_argument(
+        "--dropout", type=float, default=None, help="dropout before the classifier" + RECIPE
+    )
     train.add_argument(
         "--weights",
         default=None,
@@ -65,15 +142,25 @@ def register(subparsers):
     train.add_argument(
         "--strategy",
         default="default",
-        help="default, mirrored (local GPUs), multi_worker (hosts in TF_CONFIG) "
-        "or tpu; train() checks the name",
+        help="default (one device), mirrored (local GPUs), multi_worker (hosts in "
+        "TF_CONFIG) or tpu; train() checks the name",
     )
     train.add_argument(
         "--mixed-precision", action="store_true", help="float16 on GPU, bfloat16 elsewhere"
     )
     train.add_argument("--xla", action="store_true", help="compile the train step with XLA")
-    train.add_argument("--no-tensorboard", dest="tensorboard", action="store_false")
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument(
+        "--no-tensorboard",
+        dest="tensorboard",
+        action="store_false",
+        help="write no TensorBoard logs",
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seeds weights, sampling and augmentation (default: unseeded)",
+    )
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -87,8 +174,16 @@ def register(subparsers):
         default="fast",
         help="fast: 1 clip x centre crop; accurate: 10 clips x 3 crops",
     )
-    evaluate.add_argument("--clips", type=int, default=None, help="clips per video (override)")
-    evaluate.add_argument("--crops", type=int, choices=(1, 3), default=None)
+    evaluate.add_argument(
+        "--clips", type=int, default=None, help="clips per video (default: the protocol's)"
+    )
+    evaluate.add_argument(
+        "--crops",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="crops per clip (default: the protocol's)",
+    )
     evaluate.add_argument("--out", default=None, help="folder for CSVs, confusion.png, metrics")
     _add_data_flags(evaluate)
     evaluate.set_defaults(run=run_evaluate)
@@ -99,8 +194,10 @@ def register(subparsers):
     features.add_argument("model", help="a .keras model")
     features.add_argument("--data", required=True, help="manifest of the videos")
     features.add_argument("--out", required=True, help="output .npz or .npy")
-    features.add_argument("--clips", type=int, default=1)
-    features.add_argument("--crops", type=int, choices=(1, 3), default=1)
+    features.add_argument("--clips", type=int, default=1, help="clips per video, averaged")
+    features.add_argument(
+        "--crops", type=int, choices=(1, 3), default=1, help="crops per clip, averaged"
+    )
     _add_data_flags(features)
     features.set_defaults(run=run_extract_features)
 
@@ -109,7 +206,7 @@ def register(subparsers):
     )
     demo.add_argument("--out", default="mvf_demo", help="output folder")
     demo.add_argument("--quick", action="store_true", help="a tiny run (seconds) for tests")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seeds the data and the models")
     demo.set_defaults(run=run_demo)
 
 
@@ -205,6 +302,7 @@ def run_extract_features(args):
 
 def run_demo(args):
     from keras_mvf.training.demo import run_demo as demo
+    from keras_mvf.utils.progress import progress_verbosity
 
-    demo(out_dir=args.out, quick=args.quick, seed=args.seed)
+    demo(out_dir=args.out, quick=args.quick, seed=args.seed, verbose=progress_verbosity())
     return 0

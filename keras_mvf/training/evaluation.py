@@ -11,6 +11,9 @@ import os
 import keras
 import numpy as np
 
+import keras_mvf.layers  # noqa: F401 -- registers the layers the .keras files refer to.
+from keras_mvf.utils.progress import progress_verbosity
+
 PROTOCOLS = ("fast", "accurate")
 
 
@@ -76,7 +79,7 @@ def clip_dataset(
     return dataset, manifest
 
 
-def predict_views(function, dataset, num_videos, verbose=1):
+def predict_views(function, dataset, num_videos, verbose=None):
     """Applies `function` to every view of every video and averages over the views.
 
     Args:
@@ -84,11 +87,14 @@ def predict_views(function, dataset, num_videos, verbose=1):
         dataset: batches of `(clips, labels)`; clips `(batch, T, H, W, 3)` or,
             with several views, `(batch, views, T, H, W, 3)`.
         num_videos: videos in `dataset`, for the progress bar.
-        verbose: 1 shows a progress bar.
+        verbose: 0 (silent), 1 (a progress bar) or 2 (one line at the end).
+            Defaults to 1 on a terminal, 2 otherwise.
 
     Returns:
         `(outputs (num_videos, D), labels (num_videos,))`.
     """
+    if verbose is None:
+        verbose = progress_verbosity()
     progress = keras.utils.Progbar(num_videos, verbose=verbose, unit_name="video")
     outputs, labels = [], []
     for clips, batch_labels in dataset:
@@ -115,7 +121,7 @@ def evaluate(
     crop_size=None,
     root=None,
     out_dir=None,
-    verbose=1,
+    verbose=None,
 ):
     """Evaluates a video classifier on a manifest.
 
@@ -132,7 +138,7 @@ def evaluate(
         out_dir: if given, writes `predictions.csv` (per video: true label,
             top-5 labels and scores), `per_class.csv`, `confusion.png` and
             `metrics.json` there.
-        verbose: 1 shows a progress bar.
+        verbose: progress, as `predict_views`.
 
     Returns:
         dict with `top1`, `top5`, `mean_class_accuracy`, `num_videos`, `views`,
@@ -276,7 +282,7 @@ def extract_features(
     short_side=None,
     crop_size=None,
     root=None,
-    verbose=1,
+    verbose=None,
 ):
     """Pooled features of every video of a manifest, saved to `.npz` or `.npy`.
 

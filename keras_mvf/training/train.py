@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_mvf.models.registry import create_model
 from keras_mvf.training import distribute, optimization, recipes
+from keras_mvf.utils.progress import progress_verbosity
 
 # Recipe values `train()` takes when an argument is left as None.
 RECIPE_KEYS = (
@@ -157,7 +158,7 @@ def train(
     xla=False,
     tensorboard=True,
     seed=None,
-    verbose="auto",
+    verbose=None,
 ):
     """Trains a video model with `model.fit` and the paper's recipe; resumes after a crash.
 
@@ -209,7 +210,8 @@ def train(
         xla: bool, compile the train step with XLA.
         tensorboard: bool, write TensorBoard logs. Defaults to `True`.
         seed: int, seeds weights, sampling and augmentation.
-        verbose: `model.fit` verbosity. Defaults to `"auto"` (progress bar).
+        verbose: `model.fit` verbosity. Defaults to a progress bar (1) on a terminal,
+            one line per epoch (2) otherwise.
 
     Returns:
         `(model, history)`: the trained model and the `History` of this call.
@@ -317,7 +319,7 @@ def train(
             steps_per_epoch=steps_per_epoch,
             shuffle=False,  # the input pipeline shuffles
             callbacks=_callbacks(work_dir, val_ds is not None, tensorboard, chief),
-            verbose=verbose,
+            verbose=progress_verbosity() if verbose is None else verbose,
         )
         if chief:
             network.save(os.path.join(work_dir, "model.keras"))

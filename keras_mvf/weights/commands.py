@@ -5,7 +5,7 @@ import re
 
 def register(subparsers):
     weights = subparsers.add_parser("weights", help="list the released pretrained checkpoints")
-    weights.set_defaults(run=run_weights)
+    weights.set_defaults(run=run_weights, tensorflow=False)
 
     convert = subparsers.add_parser(
         "convert", help="convert a released PyTorch .pth checkpoint into a Keras .weights.h5 file"
@@ -21,8 +21,8 @@ def register(subparsers):
         "--frames",
         type=int,
         default=None,
-        help="frames per clip of the model (the weights fit any); from the file name "
-        "(e.g. R50_8x8.pth) or 8",
+        help="frames per clip of the model (the weights fit any) (default: from the file "
+        "name, e.g. R50_8x8.pth, or 8)",
     )
     convert.set_defaults(run=run_convert)
 
