@@ -215,7 +215,10 @@ def download_checkpoint(name):
         try:
             _fetch(url, partial)
         except Exception as error:
-            raise RuntimeError(f"Could not get {name} from {url} ({error}). {elsewhere}") from error
+            raise RuntimeError(
+                f"Could not get {name} from {url} ({error}); nothing was cached as {path}. "
+                f"{elsewhere}"
+            ) from error
         problem = _problem(name, partial)
         if problem is not None:
             raise RuntimeError(
