@@ -205,7 +205,7 @@ def download_checkpoint(name):
         )
         os.remove(path)
     os.makedirs(cache_root(), exist_ok=True)
-    partial = f"{os.path.join(cache_root(), '.' + filename)}.{secrets.token_hex(4)}.partial"
+    partial = os.path.join(cache_root(), f".{filename}.{secrets.token_hex(4)}.partial")
     elsewhere = (
         f"Without network, download {filename} elsewhere, then either pass its path "
         f"(weights='/path/{filename}') or convert it once: `keras-mvf convert /path/{filename} "
