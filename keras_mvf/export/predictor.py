@@ -82,7 +82,8 @@ def _load_keras(path):
     def predict_batch(clips):
         return keras.ops.convert_to_numpy(model(clips.astype(np.float32), training=False))
 
-    return predict_batch, common.clip_shape(model), labels_path(path)
+    num_classes = model.outputs[0].shape[-1]
+    return predict_batch, common.clip_shape(model), num_classes, labels_path(path)
 
 
 def _load_saved_model(path):
@@ -100,7 +101,9 @@ def _load_saved_model(path):
     def predict_batch(clips):
         return signature(frames=tf.constant(clips))["probabilities"].numpy()
 
-    return predict_batch, loaded.clip_shape[0].numpy(), os.path.join(path, "assets", LABELS_FILE)
+    num_classes = signature.structured_outputs["probabilities"].shape[-1]
+    labels = os.path.join(path, "assets", LABELS_FILE)
+    return predict_batch, loaded.clip_shape[0].numpy(), num_classes, labels
 
 
 def _load_tflite(path, num_threads):
@@ -119,7 +122,7 @@ def _load_tflite(path, num_threads):
             outputs.append(interpreter.get_tensor(target["index"])[0])
         return np.stack(outputs)
 
-    return predict_batch, tuple(source["shape"]), labels_path(path)
+    return predict_batch, tuple(source["shape"]), int(target["shape"][-1]), labels_path(path)
 
 
 def load_predictor(path, labels=None, num_threads=None):
@@ -127,7 +130,8 @@ def load_predictor(path, labels=None, num_threads=None):
 
     Labels come from `labels` if given, else from where the exports put them:
     the SavedModel's `assets/labels.txt`, or `model.labels.txt` next to a
-    `model.tflite` or `model.keras` file.
+    `model.tflite` or `model.keras` file. Labels must name each of the model's
+    classes once: a count that differs is a `ValueError` naming the file.
 
     Args:
         path: the model.
@@ -143,21 +147,23 @@ def load_predictor(path, labels=None, num_threads=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model not found: {path}")
     if os.path.isdir(path):
-        predict_batch, clip_shape, default_labels = _load_saved_model(path)
+        predict_batch, clip_shape, num_classes, default_labels = _load_saved_model(path)
         format = "saved_model"
     elif path.endswith(".tflite"):
-        predict_batch, clip_shape, default_labels = _load_tflite(path, num_threads)
+        predict_batch, clip_shape, num_classes, default_labels = _load_tflite(path, num_threads)
         format = "tflite"
     elif path.endswith(".keras"):
-        predict_batch, clip_shape, default_labels = _load_keras(path)
+        predict_batch, clip_shape, num_classes, default_labels = _load_keras(path)
         format = "keras"
     else:
         raise ValueError(
             "Expected a .keras file, a SavedModel directory or a .tflite file. "
             f"Received: path={path!r}"
         )
+    if labels is None and os.path.isfile(default_labels):
+        labels = default_labels
     if isinstance(labels, (str, os.PathLike)):
-        labels = common.read_labels(labels)
-    elif labels is None and os.path.isfile(default_labels):
-        labels = common.read_labels(default_labels)
+        labels = common.check_labels(common.read_labels(labels), num_classes, os.fspath(labels))
+    else:
+        labels = common.check_labels(labels, num_classes)
     return Predictor(predict_batch, clip_shape, labels, format)

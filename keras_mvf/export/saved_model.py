@@ -35,6 +35,11 @@ def export_saved_model(model, export_dir, version=1, labels=None, top_k=5):
       (JPEG, or PNG) of any size, decoded, resized so that they cover the
       model's size and centre cropped inside the graph.
 
+    An existing `export_dir/<version>/` is replaced as a whole (nothing of the
+    old export, such as its labels, survives): the new version is written
+    beside it and renamed into place once complete, so TF Serving never loads
+    a half-written one.
+
     Shapes are checked inside the graph, so a bad request fails with a message
     naming the expected shape however it reaches the model (TF Serving REST or
     gRPC, `saved_model_cli`, `tf.saved_model.load`). The labels are an asset,
@@ -68,8 +73,9 @@ def export_saved_model(model, export_dir, version=1, labels=None, top_k=5):
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive int. Received: top_k={top_k!r}")
     num_frames, height, width, channels = common.clip_shape(model)
-    labels = common.check_labels(labels, model)
-    k = min(top_k, model.outputs[0].shape[-1])
+    num_classes = model.outputs[0].shape[-1]
+    labels = common.check_labels(labels, num_classes)
+    k = min(top_k, num_classes)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -138,5 +144,7 @@ def export_saved_model(model, export_dir, version=1, labels=None, top_k=5):
             input_signature=[tf.TensorSpec(None, tf.string, name="frames")],
         )
         path = os.path.join(os.fspath(export_dir), str(version))
-        archive.write_out(path, verbose=False)
+        os.makedirs(export_dir, exist_ok=True)
+        with common.replacing(path, directory=True) as partial:
+            archive.write_out(partial, verbose=False)
     return path

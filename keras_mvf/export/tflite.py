@@ -1,5 +1,6 @@
 """TFLite / LiteRT models of the video models: one clip in, 4-D tensors and builtin ops only."""
 
+import contextlib
 import os
 import tempfile
 
@@ -68,6 +69,10 @@ def export_tflite(model, path, quantization=None, representative_data=None, labe
     every op is a TFLite builtin, so it runs on XNNPACK and mobile delegates
     without Flex ops. Quantized models keep float32 input and output.
 
+    An existing `path` is replaced, and its labels file removed, only once the
+    conversion succeeded; the new model is written beside it and renamed into
+    place, so `path` never holds a half-written model.
+
     Args:
         model: a keras_mvf video model (its first layer is "fold_frames").
         path: the `.tflite` file to write.
@@ -102,7 +107,7 @@ def export_tflite(model, path, quantization=None, representative_data=None, labe
     if not os.fspath(path).endswith(".tflite"):
         raise ValueError(f"`path` must end with '.tflite'. Received: path={path!r}")
     shape = common.clip_shape(model)
-    labels = common.check_labels(labels, model)
+    labels = common.check_labels(labels, model.outputs[0].shape[-1])
     clips = clip_model(model)
 
     archive = keras.export.ExportArchive()
@@ -126,8 +131,12 @@ def export_tflite(model, path, quantization=None, representative_data=None, labe
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.representative_dataset = _representative_clips(representative_data, shape)
         flatbuffer = converter.convert()
-    with open(path, "wb") as file:
+    # Old labels go first: a model is never seen with another model's labels.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(labels_path(path))
+    with common.replacing(path) as partial, open(partial, "wb") as file:
         file.write(flatbuffer)
     if labels is not None:
-        common.write_labels(labels_path(path), labels)
+        with common.replacing(labels_path(path)) as partial:
+            common.write_labels(partial, labels)
     return path

@@ -3,9 +3,13 @@
 import hashlib
 import importlib.resources
 import os
+import secrets
 import sys
+import urllib.request
 
 import numpy as np
+
+from keras_mvf.weights import pth
 
 RELEASE_URL = "https://github.com/whwu95/MVFNet/releases/download/"
 # Set to serve the files from a mirror (or a local server in tests).
@@ -146,43 +150,89 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def _problem(name, path):
+    """Why the file at `path` is not release `name`, or None: a sha256 mismatch where one is
+    recorded, otherwise anything `read_pth` refuses."""
+    expected = PRESETS[name]["sha256"]
+    if expected is not None:
+        actual = sha256_of(path)
+        return None if actual == expected else f"its sha256 {actual} does not match {expected}"
+    try:
+        pth.read_pth(path)
+    except pth.CheckpointError as error:
+        return str(error).removeprefix(f"{path}: ")
+    return None
+
+
+def _fetch(url, path):
+    """Writes the body of `url` to the new file `path`; a body cut short is an OSError."""
+    with urllib.request.urlopen(url, timeout=60) as response, open(path, "xb") as file:
+        expected = response.headers.get("Content-Length")
+        for block in iter(lambda: response.read(1 << 20), b""):
+            file.write(block)
+        if expected is not None and file.tell() != int(expected):
+            raise OSError(f"the connection closed after {file.tell()} of {expected} bytes")
+
+
 def download_checkpoint(name):
-    """Downloads a released `.pth` into the cache (once) and checks its sha256.
+    """The local path of released checkpoint `name`, downloaded into the cache once.
+
+    The download goes to a hidden `.partial` file in the cache folder and is
+    renamed into place only once it checks out: its sha256 where one is
+    recorded, otherwise it must read as a PyTorch checkpoint (`read_pth`). A
+    cached file is checked the same way on every call; one that fails (cut
+    short by an older version, changed on disk) is deleted and downloaded once
+    more, from the current `KERAS_MVF_WEIGHTS_URL`.
 
     Returns:
         The local path of the checkpoint.
 
     Raises:
-        RuntimeError: the file could not be fetched or fails its sha256 check;
-            the message names the URL and how to use a file fetched elsewhere.
+        RuntimeError: the file could not be fetched or is not the checkpoint;
+            the message names the URL, the cache path and how to use a file
+            fetched elsewhere. Nothing of a bad download is kept.
     """
-    import keras
-
     url = checkpoint_url(name)
-    info = PRESETS[name]
-    filename = os.path.basename(info["file"])
-    # get_file falls back to /tmp for a cache directory that does not exist yet.
-    os.makedirs(cache_root(), exist_ok=True)
-    try:
-        path = keras.utils.get_file(
-            fname=filename,
-            origin=url,
-            file_hash=info["sha256"],
-            hash_algorithm="sha256",
-            cache_subdir=CACHE_SUBDIR,
-            cache_dir=os.path.dirname(cache_root()),
-        )
-    except Exception as error:
-        raise RuntimeError(
-            f"Could not get {name} from {url} ({error}). Without network, download "
-            f"{filename} elsewhere, then either pass its path (weights='/path/{filename}') "
-            f"or convert it once: `keras-mvf convert /path/{filename} {name}.weights.h5` "
-            f"and pass weights='{name}.weights.h5'."
-        ) from error
-    if info["sha256"] is None:
+    filename = os.path.basename(PRESETS[name]["file"])
+    path = os.path.join(cache_root(), filename)
+    if os.path.isfile(path):
+        problem = _problem(name, path)
+        if problem is None:
+            return path
         print(
-            f"keras_mvf: no sha256 is recorded for {name}, so {filename} was not verified; "
-            f"it has sha256 {sha256_of(path)}.",
+            f"keras_mvf: deleting the cached {path} ({problem}); downloading it again.",
+            file=sys.stderr,
+        )
+        os.remove(path)
+    os.makedirs(cache_root(), exist_ok=True)
+    partial = os.path.join(cache_root(), f".{filename}.{secrets.token_hex(4)}.partial")
+    elsewhere = (
+        f"Without network, download {filename} elsewhere, then either pass its path "
+        f"(weights='/path/{filename}') or convert it once: `keras-mvf convert /path/{filename} "
+        f"{name}.weights.h5` and pass weights='{name}.weights.h5'."
+    )
+    try:
+        try:
+            _fetch(url, partial)
+        except Exception as error:
+            raise RuntimeError(
+                f"Could not get {name} from {url} ({error}); nothing was cached as {path}. "
+                f"{elsewhere}"
+            ) from error
+        problem = _problem(name, partial)
+        if problem is not None:
+            raise RuntimeError(
+                f"{url} did not serve the {name} checkpoint: {problem}. The download was "
+                f"deleted, not cached as {path}; check the URL ({BASE_URL_ENV}). {elsewhere}"
+            )
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    if PRESETS[name]["sha256"] is None:
+        print(
+            f"keras_mvf: no sha256 is recorded for {name}, so {filename} was only checked to "
+            f"read as a PyTorch checkpoint; it has sha256 {sha256_of(path)}.",
             file=sys.stderr,
         )
     return path
