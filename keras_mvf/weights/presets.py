@@ -17,6 +17,7 @@ BASE_URL_ENV = "KERAS_MVF_WEIGHTS_URL"
 # Set to keep downloads and converted files somewhere other than the Keras cache.
 CACHE_DIR_ENV = "KERAS_MVF_CACHE_DIR"
 CACHE_SUBDIR = "keras_mvf"
+MIB = 1 << 20
 
 _RELEASE = {
     "source": "https://github.com/whwu95/MVFNet",
@@ -165,11 +166,20 @@ def _problem(name, path):
 
 
 def _fetch(url, path):
-    """Writes the body of `url` to the new file `path`; a body cut short is an OSError."""
+    """Writes the body of `url` to the new file `path`, with a progress bar in MiB; a body
+    cut short is an OSError."""
+    import keras
+
+    from keras_mvf.utils.progress import progress_verbosity
+
+    print(f"Downloading {url}", file=sys.stderr)
     with urllib.request.urlopen(url, timeout=60) as response, open(path, "xb") as file:
         expected = response.headers.get("Content-Length")
-        for block in iter(lambda: response.read(1 << 20), b""):
+        total = None if expected is None else -(-int(expected) // MIB)
+        bar = keras.utils.Progbar(total, verbose=progress_verbosity(), unit_name="MiB")
+        for block in iter(lambda: response.read(MIB), b""):
             file.write(block)
+            bar.update(-(-file.tell() // MIB))
         if expected is not None and file.tell() != int(expected):
             raise OSError(f"the connection closed after {file.tell()} of {expected} bytes")
 
