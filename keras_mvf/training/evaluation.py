@@ -201,8 +201,8 @@ def check_labels(manifest, num_classes, name):
     if unlabelled:
         raise ValueError(
             f"{name}: {len(unlabelled)} of the {len(manifest.entries)} videos have no label "
-            f"(NO_LABEL), the first {unlabelled[0]}; accuracy needs labelled videos. For "
-            f"predictions of unlabelled videos use extract_features (keras-mvf extract-features)."
+            f"(NO_LABEL), the first {unlabelled[0]}; accuracy needs labelled videos (for "
+            f"features of unlabelled videos, see extract_features: keras-mvf extract-features)."
         )
     for entry in manifest.entries:
         if entry.label >= num_classes:

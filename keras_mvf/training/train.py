@@ -402,6 +402,7 @@ class _Backup(keras.callbacks.BackupAndRestore):
             raise _corrupt(weights, self.backup_dir, error) from None
         self.model._initial_epoch = epoch
         self.weights = weights
+        self._remove_stale()
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -413,6 +414,10 @@ class _Backup(keras.callbacks.BackupAndRestore):
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         _replace_atomically(self._training_metadata_path, _write_text(json.dumps(state)))
         self.weights = os.path.join(self.backup_dir, name)
+        self._remove_stale()
+
+    def _remove_stale(self):
+        """Removes the weights of epochs before the one done (a crash may have left them)."""
         for stale in glob.glob(os.path.join(glob.escape(self.backup_dir), "epoch-*.weights.h5")):
             if stale != self.weights:
                 os.remove(stale)
