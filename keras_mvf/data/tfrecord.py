@@ -157,6 +157,12 @@ def pack_tfrecords(
     return paths, problems
 
 
+def _set_name(path):
+    """`<prefix>-*-of-<count>.tfrecord` for a shard, the path itself for another file."""
+    match = _SHARD_NAME.fullmatch(os.path.basename(path))
+    return f"{match['prefix']}-*-of-{match['count']}.tfrecord" if match else path
+
+
 def tfrecord_files(location):
     """The sorted shard files of a pack folder or a glob pattern (`[]` if not TFRecords).
 
@@ -168,27 +174,23 @@ def tfrecord_files(location):
     location = os.fspath(location)
     folder = os.path.isdir(location)
     if folder:
-        location = os.path.join(glob.escape(location), "*.tfrecord")
-    elif not (location.endswith(".tfrecord") or glob.has_magic(location)):
+        files = glob.glob(os.path.join(glob.escape(location), "*.tfrecord"))
+    elif location.endswith(".tfrecord") or glob.has_magic(location):
+        files = glob.glob(location)
+    else:
         return []
-    files = sorted(glob.glob(location))
-    sets = {}
-    for path in files:
-        match = _SHARD_NAME.fullmatch(os.path.basename(path))
-        name = f"{match['prefix']}-*-of-{match['count']}.tfrecord" if match else path
-        sets.setdefault(name, []).append(path)
+    files.sort()
+    sets = sorted({_set_name(path) for path in files})
     if len(sets) > 1:
-        names = sorted(sets)
         raise ValueError(
-            f"{location} holds {len(sets)} sets of TFRecord shards, {names[0]} and "
-            f"{names[1]}{' and more' if len(sets) > 2 else ''}: reading them together "
+            f"{location} holds {len(sets)} sets of TFRecord shards, {sets[0]} and "
+            f"{sets[1]}{' and more' if len(sets) > 2 else ''}: reading them together "
             f"would mix (or repeat) videos. Pick one with a glob pattern, or remove the others."
         )
     match = _SHARD_NAME.fullmatch(os.path.basename(files[0])) if folder and files else None
     if match and len(files) != int(match["count"]):
         raise ValueError(
-            f"{location}: the set {next(iter(sets))} has {len(files)} of its "
-            f"{int(match['count'])} shards."
+            f"{location}: the set {sets[0]} has {len(files)} of its {int(match['count'])} shards."
         )
     return files
 
