@@ -399,7 +399,7 @@ class _Backup(keras.callbacks.BackupAndRestore):
         try:
             self.model.load_weights(weights)
         except (OSError, ValueError) as error:
-            raise _corrupt(weights, self.backup_dir, error) from None
+            raise _corrupt(weights, self.backup_dir, f"{error}; truncated?") from None
         self.model._initial_epoch = epoch
         self.weights = weights
         self._remove_stale()
@@ -425,7 +425,7 @@ class _Backup(keras.callbacks.BackupAndRestore):
 
 def _corrupt(path, backup_dir, reason):
     return CorruptBackupError(
-        f"{path}: unreadable training backup ({reason}; truncated?). Delete the folder "
+        f"{path}: unreadable training backup ({reason}). Delete the folder "
         f"{backup_dir} to start over, or restore it from a copy."
     )
 
@@ -443,7 +443,7 @@ def read_backup(backup_dir):
         with open(path, encoding="utf-8") as file:
             state = json.load(file)
     except (OSError, ValueError) as error:
-        raise _corrupt(path, backup_dir, error) from None
+        raise _corrupt(path, backup_dir, f"not JSON: {error}; truncated?") from None
     # Backups of earlier versions (Keras' own layout) name no weights file.
     name = state.get("weights", "latest.weights.h5") if isinstance(state, dict) else None
     epoch = state.get("epoch") if isinstance(state, dict) else None
