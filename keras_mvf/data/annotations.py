@@ -6,10 +6,12 @@ class names in label order. `index_annotations` then finds and probes the
 files, and `write_manifest` / `load_manifest` store the result.
 
 Manifest format (JSON lines, UTF-8): the first line is a header
-`{"keras_mvf_manifest": 1, "root": ..., "classes": [...]}`, then one object
-per video: `{"path", "kind": "video"|"frames", "num_frames", "fps", "label"}`
-plus `"template"` and `"start_index"` for frame folders. Paths are relative to
-`root` (or absolute).
+`{"keras_mvf_manifest": 1, "root": folder, "classes": [names]}`, then one
+object per video: `{"path": str, "kind": "video"|"frames", "num_frames": int
+> 0, "fps": number >= 0, "label": class index or NO_LABEL}` plus, for frame
+folders only, `"template"` (a `str.format` pattern of the frame number) and
+`"start_index"` (int >= 0). Paths are relative to `root` (or absolute).
+`load_manifest` checks all of this, line by line.
 """
 
 import concurrent.futures
