@@ -6,10 +6,12 @@ class names in label order. `index_annotations` then finds and probes the
 files, and `write_manifest` / `load_manifest` store the result.
 
 Manifest format (JSON lines, UTF-8): the first line is a header
-`{"keras_mvf_manifest": 1, "root": ..., "classes": [...]}`, then one object
-per video: `{"path", "kind": "video"|"frames", "num_frames", "fps", "label"}`
-plus `"template"` and `"start_index"` for frame folders. Paths are relative to
-`root` (or absolute).
+`{"keras_mvf_manifest": 1, "root": folder, "classes": [names]}`, then one
+object per video: `{"path": str, "kind": "video"|"frames", "num_frames": int
+> 0, "fps": number >= 0, "label": class index or NO_LABEL}` plus, for frame
+folders only, `"template"` (a `str.format` pattern of the frame number) and
+`"start_index"` (int >= 0). Paths are relative to `root` (or absolute).
+`load_manifest` checks all of this, line by line.
 """
 
 import concurrent.futures
@@ -375,17 +377,104 @@ def write_manifest(path, entries, classes, root):
 
 def is_manifest(path):
     """Whether `path` starts with a manifest header line."""
-    with open(path, encoding="utf-8") as file:
-        first = file.readline()
     try:
-        header = json.loads(first)
-    except json.JSONDecodeError:
+        with open(path, encoding="utf-8") as file:
+            header = json.loads(file.readline())
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(header, dict) and "keras_mvf_manifest" in header
 
 
+def _field(record, name, source, expected, accept, required=True):
+    """`record[name]` if `accept(value)`, else a ValueError naming the field and the expectation."""
+    if name not in record:
+        if required:
+            raise _error(source, f"field {name!r} is missing; expected {expected}")
+        return None
+    value = record[name]
+    if not accept(value):
+        raise _error(
+            source,
+            f"field {name!r} must be {expected}. Received: {value!r} ({type(value).__name__})",
+        )
+    return value
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value):
+    return isinstance(value, str)
+
+
+def _is_template(value):
+    """A `str.format` pattern taking one frame number, such as `"img_{:05d}.jpg"`."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return value.format(1) != value
+    except (ValueError, IndexError, KeyError):
+        return False
+
+
+def _parse_entry(line, source, classes):
+    """The `VideoEntry` of one manifest line, every field type-checked."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise _error(source, f"malformed manifest line ({error})") from None
+    if not isinstance(record, dict):
+        raise _error(source, f"expected a JSON object. Received: {type(record).__name__}")
+    path = _field(record, "path", source, "a non-empty string", lambda v: _is_str(v) and v)
+    kind = _field(record, "kind", source, "'video' or 'frames'", ("video", "frames").__contains__)
+    num_frames = _field(
+        record, "num_frames", source, "a positive integer", lambda v: _is_int(v) and v > 0
+    )
+    fps = _field(
+        record,
+        "fps",
+        source,
+        "a non-negative number",
+        lambda v: (_is_int(v) or isinstance(v, float)) and 0 <= v < float("inf"),
+    )
+    label = _field(
+        record, "label", source, f"an integer class index or NO_LABEL ({NO_LABEL})", _is_int
+    )
+    _check_label(label, classes, source)
+    frames = kind == "frames"
+    template = _field(
+        record,
+        "template",
+        source,
+        "a frame file pattern such as 'img_{:05d}.jpg'" if frames else "absent (or null)",
+        _is_template if frames else (lambda v: v is None),
+        required=frames,
+    )
+    start_index = _field(
+        record,
+        "start_index",
+        source,
+        "a non-negative integer" if frames else "absent (or null)",
+        (lambda v: _is_int(v) and v >= 0) if frames else (lambda v: v is None),
+        required=frames,
+    )
+    return VideoEntry(
+        path,
+        num_frames,
+        float(fps),
+        label,
+        kind,
+        template,
+        start_index if start_index is not None else 1,
+    )
+
+
 def load_manifest(path, root=None):
     """Loads a manifest written by `write_manifest` / `keras-mvf data index`.
+
+    Every field of every line is type-checked on reading, so that a hand-edited
+    or damaged manifest fails here, and not as a wrong label or a crash mid-epoch.
 
     Args:
         path: the manifest file.
@@ -396,29 +485,42 @@ def load_manifest(path, root=None):
         A `Manifest(entries, classes, root)`.
 
     Raises:
-        ValueError: naming the file and line, for a malformed line or a label
+        ValueError: naming the file and line, the field, what it held and what
+            was expected: for a malformed line, a field of the wrong type (a
+            label that is not an integer, say), a missing field or a label
             outside the class list.
     """
-    with open(path, encoding="utf-8") as file:
-        lines = file.read().splitlines()
     try:
-        header = json.loads(lines[0]) if lines else None
-    except json.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("keras_mvf_manifest") != MANIFEST_VERSION:
-        raise ValueError(f"{path}:1: not a keras_mvf manifest (version {MANIFEST_VERSION}) header")
-    classes = header["classes"]
-    fields = {field.name for field in dataclasses.fields(VideoEntry)}
-    entries = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        source = f"{path}:{number}"
+        return _read_manifest(path, root)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a keras_mvf manifest (not UTF-8 text: {error})") from None
+
+
+def _read_manifest(path, root):
+    """`load_manifest` on a UTF-8 file."""
+    with open(path, encoding="utf-8") as file:
+        lines = enumerate(file, start=1)
+        _, first = next(lines, (1, ""))
         try:
-            record = json.loads(line)
-            entry = VideoEntry(**{k: v for k, v in record.items() if k in fields})
-        except (json.JSONDecodeError, TypeError) as error:
-            raise _error(source, f"malformed manifest line ({error})") from None
-        _check_label(entry.label, classes, source)
-        entries.append(entry)
-    return Manifest(entries, classes, root if root is not None else header["root"])
+            header = json.loads(first)
+        except json.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or header.get("keras_mvf_manifest") != MANIFEST_VERSION:
+            raise _error(
+                f"{path}:1", f"not a keras_mvf manifest (version {MANIFEST_VERSION}) header"
+            )
+        source = f"{path}:1"
+        classes = _field(
+            header,
+            "classes",
+            source,
+            "a list of class names (strings)",
+            lambda v: isinstance(v, list) and all(isinstance(name, str) for name in v),
+        )
+        stored_root = _field(header, "root", source, "a folder (string)", _is_str)
+        entries = [
+            _parse_entry(line, f"{path}:{number}", classes)
+            for number, line in lines
+            if line.strip()
+        ]
+    return Manifest(entries, classes, root if root is not None else stored_root)

@@ -10,6 +10,7 @@ class names, one per line.
 import concurrent.futures
 import glob
 import os
+import re
 
 import cv2
 import numpy as np
@@ -23,6 +24,10 @@ LABEL_KEY = "clip/label/index"
 LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
 CLASSES_FILE = "classes.txt"
+# `<prefix>-<index>-of-<count>.tfrecord`: a shard of a set of `count` shards.
+_SHARD_NAME = re.compile(r"(?P<prefix>.*)-(?P<index>\d+)-of-(?P<count>\d+)\.tfrecord")
+# Shards being written, renamed to their `.tfrecord` names once complete.
+_PARTIAL = ".partial"
 
 
 def _all_frames(manifest, entry):
@@ -104,6 +109,13 @@ def pack_tfrecords(
         workers: decoding threads. Defaults to `4`.
         progress: optional callable, called with the number done so far.
 
+    A set already in `output_dir` under the same `prefix` (of any shard count)
+    is replaced: the new shards are written under temporary names, renamed into
+    place once all are complete, and only then are the old set's other shards
+    removed. A crash leaves the old set whole (and `.partial` files, which no
+    reader picks up). Sets under other prefixes are kept; read them with a glob
+    pattern, as a folder must hold one set only (see `tfrecord_files`).
+
     Returns:
         `(shard paths, problems)`: problems has one `path<TAB>reason` line per
         video that could not be decoded (and was left out).
@@ -111,11 +123,12 @@ def pack_tfrecords(
     if int(num_shards) < 1:
         raise ValueError(f"`num_shards` must be positive. Received: num_shards={num_shards}")
     os.makedirs(output_dir, exist_ok=True)
+    old = glob.glob(os.path.join(glob.escape(output_dir), f"{glob.escape(prefix)}-*-of-*.tfrecord"))
     paths = [
         os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
         for i in range(num_shards)
     ]
-    writers = [tf.io.TFRecordWriter(path) for path in paths]
+    writers = [tf.io.TFRecordWriter(path + _PARTIAL) for path in paths]
     problems = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max(int(workers), 1)) as pool:
@@ -132,19 +145,54 @@ def pack_tfrecords(
     finally:
         for writer in writers:
             writer.close()
-    with open(os.path.join(output_dir, CLASSES_FILE), "w", encoding="utf-8") as file:
+    classes = os.path.join(output_dir, CLASSES_FILE)
+    with open(classes + _PARTIAL, "w", encoding="utf-8") as file:
         file.write("".join(f"{name}\n" for name in manifest.classes))
+    for path in [*paths, classes]:
+        os.replace(path + _PARTIAL, path)
+    for path in set(old) - set(paths):
+        match = _SHARD_NAME.fullmatch(os.path.basename(path))
+        if match and match["prefix"] == prefix:
+            os.remove(path)
     return paths, problems
 
 
+def _set_name(path):
+    """`<prefix>-*-of-<count>.tfrecord` for a shard, the path itself for another file."""
+    match = _SHARD_NAME.fullmatch(os.path.basename(path))
+    return f"{match['prefix']}-*-of-{match['count']}.tfrecord" if match else path
+
+
 def tfrecord_files(location):
-    """The sorted shard files of a pack folder or a glob pattern (`[]` if not TFRecords)."""
+    """The sorted shard files of a pack folder or a glob pattern (`[]` if not TFRecords).
+
+    Raises:
+        ValueError: naming them, when the files belong to more than one set
+            (`<prefix>-*-of-<count>`: two packs, which would yield every video
+            of both), or when a folder's set lacks some of its shards.
+    """
     location = os.fspath(location)
-    if os.path.isdir(location):
-        location = os.path.join(glob.escape(location), "*.tfrecord")
-    elif not (location.endswith(".tfrecord") or glob.has_magic(location)):
+    folder = os.path.isdir(location)
+    if folder:
+        files = glob.glob(os.path.join(glob.escape(location), "*.tfrecord"))
+    elif location.endswith(".tfrecord") or glob.has_magic(location):
+        files = glob.glob(location)
+    else:
         return []
-    return sorted(glob.glob(location))
+    files.sort()
+    sets = sorted({_set_name(path) for path in files})
+    if len(sets) > 1:
+        raise ValueError(
+            f"{location} holds {len(sets)} sets of TFRecord shards, {sets[0]} and "
+            f"{sets[1]}{' and more' if len(sets) > 2 else ''}: reading them together "
+            f"would mix (or repeat) videos. Pick one with a glob pattern, or remove the others."
+        )
+    match = _SHARD_NAME.fullmatch(os.path.basename(files[0])) if folder and files else None
+    if match and len(files) != int(match["count"]):
+        raise ValueError(
+            f"{location}: the set {sets[0]} has {len(files)} of its {int(match['count'])} shards."
+        )
+    return files
 
 
 def parse_sequence_example(serialized):

@@ -143,6 +143,11 @@ def evaluate(
     Returns:
         dict with `top1`, `top5`, `mean_class_accuracy`, `num_videos`, `views`,
         `per_class` (list) and `confusion` (nested list).
+
+    Raises:
+        ValueError: before any video is decoded, for a manifest with unlabelled
+            videos (accuracy needs labels; `extract_features` takes them) or
+            labels outside the model's classes.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}")
@@ -163,6 +168,7 @@ def evaluate(
         crop_size=crop_size,
         root=root,
     )
+    check_labels(manifest, model.output_shape[-1], data)
     scores, labels = predict_views(
         model.predict_on_batch, dataset, len(manifest.entries), verbose=verbose
     )
@@ -187,6 +193,29 @@ def evaluate(
         )
         write_reports(out_dir, results, scores, labels, manifest, classes)
     return results
+
+
+def check_labels(manifest, num_classes, name):
+    """Refuses entries accuracy cannot be measured on: unlabelled, or beyond `num_classes`.
+
+    An unlabelled video (`NO_LABEL`) would count as class -1, that is the last
+    class, and a label past the model's classes has no score to compare.
+    """
+    from keras_mvf.data import NO_LABEL
+
+    unlabelled = [entry.path for entry in manifest.entries if entry.label == NO_LABEL]
+    if unlabelled:
+        raise ValueError(
+            f"{name}: {len(unlabelled)} of the {len(manifest.entries)} videos have no label "
+            f"(NO_LABEL), the first {unlabelled[0]}; accuracy needs labelled videos (for "
+            f"features of unlabelled videos, see extract_features: keras-mvf extract-features)."
+        )
+    for entry in manifest.entries:
+        if entry.label >= num_classes:
+            raise ValueError(
+                f"{name}: video {entry.path} has label {entry.label}, outside the model's "
+                f"{num_classes} classes (0 to {num_classes - 1})."
+            )
 
 
 def write_reports(out_dir, results, scores, labels, manifest, classes):

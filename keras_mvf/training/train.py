@@ -2,7 +2,10 @@
 
 import csv
 import functools
+import glob
+import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -110,13 +113,25 @@ def build_datasets(
     return train_data, val_data, num_classes, size, val_steps
 
 
-def _best_so_far(log_path, monitor):
-    """The best `monitor` value of earlier epochs in the CSV log, to resume `save_best_only`."""
+def _logged(log_path, monitor):
+    """The `monitor` value of every epoch in the CSV log (None where absent), for `best`."""
     if not os.path.exists(log_path):
-        return None
+        return []
     with open(log_path, newline="") as file:
-        values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
-    return max(values, default=None)
+        return [_number(row.get(monitor)) for row in csv.DictReader(file)]
+
+
+def _epoch_of(row):
+    """The epoch of a whole `CSVLogger` row (the first field), or infinity for a torn one."""
+    epoch = _number(next(csv.reader([row]))[0]) if row.endswith("\n") else None
+    return float("inf") if epoch is None else epoch
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def train(
@@ -167,6 +182,9 @@ def train(
     `tensorboard/`, `last.weights.h5` and `best.weights.h5` after every epoch,
     `backup/` (Keras `BackupAndRestore`: running the same call again after a
     crash continues from the last finished epoch), and `model.keras` at the end.
+    Every file is written under a temporary name and renamed when complete, in
+    an order that makes a crash (even a SIGKILL) at any moment lose or repeat
+    no epoch's log row or weights; a damaged backup raises `CorruptBackupError`.
 
     Args:
         model: a name from `keras_mvf.list_models()`, or a callable taking
@@ -328,33 +346,190 @@ def train(
     return network, history
 
 
+class CorruptBackupError(RuntimeError):
+    """The training backup in `out_dir/backup` cannot be read; the message says what to do."""
+
+
+# Files being written are renamed onto their final names only once complete.
+_PARTIAL = ".keras_mvf-partial-"
+
+
+def _replace_atomically(path, write):
+    """Calls `write(temporary path)` in `path`'s folder, then renames the result onto `path`.
+
+    A crash leaves either the old file or the new one, never a truncated mix;
+    the temporary name keeps the suffix (Keras wants `.weights.h5`).
+    """
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f"{_PARTIAL}{os.getpid()}-{name}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _write_text(text):
+    def write(path):
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+
+    return write
+
+
+def _copy_from(source):
+    return lambda path: shutil.copyfile(source, path)
+
+
+class _Backup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` with a commit point, and a clear error for a damaged backup.
+
+    Every epoch end writes `backup/epoch-<N>.weights.h5`, then replaces
+    `training_metadata.json` (`{"epoch": N, "weights": file name}`) in one
+    rename: that is when the epoch counts as done. Older weight files go after.
+    A SIGKILL at any moment thus leaves a backup of the last done epoch, whole.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=False)
+        self.weights = None  # the weights file of the last epoch done
+
+    def on_train_begin(self, logs=None):
+        state = read_backup(self.backup_dir)
+        if state is None:
+            return
+        epoch, weights = state
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        try:
+            self.model.load_weights(weights)
+        except (OSError, ValueError) as error:
+            raise _corrupt(weights, self.backup_dir, f"{error}; truncated?") from None
+        self.model._initial_epoch = epoch
+        self.weights = weights
+        self._remove_stale()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        _replace_atomically(
+            os.path.join(self.backup_dir, name),
+            lambda path: self.model.save_weights(path, overwrite=True),
+        )
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        _replace_atomically(self._training_metadata_path, _write_text(json.dumps(state)))
+        self.weights = os.path.join(self.backup_dir, name)
+        self._remove_stale()
+
+    def _remove_stale(self):
+        """Removes the weights of epochs before the one done (a crash may have left them)."""
+        for stale in glob.glob(os.path.join(glob.escape(self.backup_dir), "epoch-*.weights.h5")):
+            if stale != self.weights:
+                os.remove(stale)
+
+
+def _corrupt(path, backup_dir, reason):
+    return CorruptBackupError(
+        f"{path}: unreadable training backup ({reason}). Delete the folder "
+        f"{backup_dir} to start over, or restore it from a copy."
+    )
+
+
+def read_backup(backup_dir):
+    """`(epochs done, weights file)` of the training backup in `backup_dir`, or None if none.
+
+    Raises:
+        CorruptBackupError: naming the file, when the backup cannot be read.
+    """
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            state = json.load(file)
+    except (OSError, ValueError) as error:
+        raise _corrupt(path, backup_dir, f"not JSON: {error}; truncated?") from None
+    # Backups of earlier versions (Keras' own layout) name no weights file.
+    name = state.get("weights", "latest.weights.h5") if isinstance(state, dict) else None
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    if not (isinstance(epoch, int) and epoch >= 0 and isinstance(name, str)) or (
+        os.path.basename(name) != name
+    ):
+        raise _corrupt(path, backup_dir, f"expected {{'epoch': int, 'weights': name}}, got {state}")
+    weights = os.path.join(backup_dir, name)
+    if not os.path.isfile(weights):
+        raise _corrupt(weights, backup_dir, "missing")
+    return epoch, weights
+
+
+def trim_log(log_path, epochs):
+    """Drops the rows of `log_path` (a `CSVLogger` file) for epochs `epochs` and later.
+
+    Those epochs were not backed up before the crash and run again on resume,
+    so their rows would otherwise appear twice.
+    """
+    if not os.path.exists(log_path):
+        return
+    with open(log_path, encoding="utf-8", newline="") as file:
+        lines = file.read().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if _epoch_of(line) < epochs]
+    if kept != lines:
+        _replace_atomically(log_path, _write_text("".join(kept)))
+
+
+class _EpochWeights(keras.callbacks.Callback):
+    """Copies each epoch's backup to `last.weights.h5`, and to `best.weights.h5` when better.
+
+    Runs after `_Backup` saved (and so committed) the epoch, and repeats this
+    for the restored epoch on resume, so a crash between the backup and these
+    copies loses neither. `monitor` is read from the logs; higher is better.
+    """
+
+    def __init__(self, backup, work_dir, monitor, history):
+        super().__init__()
+        self.backup = backup
+        self.last = os.path.join(work_dir, "last.weights.h5")
+        self.best_path = os.path.join(work_dir, "best.weights.h5")
+        self.monitor = monitor
+        self.history = history  # the monitor values of the epochs done, from log.csv
+
+    def on_train_begin(self, logs=None):
+        self.best = max((v for v in self.history[:-1] if v is not None), default=None)
+        if self.backup.weights is not None:
+            self._copy(self.history[-1] if self.history else None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._copy((logs or {}).get(self.monitor))
+
+    def _copy(self, value):
+        """Copies the backed-up weights to `last`, and to `best` if `value` beats the best."""
+        _replace_atomically(self.last, _copy_from(self.backup.weights))
+        if value is not None and (self.best is None or value > self.best):
+            self.best = value
+            _replace_atomically(self.best_path, _copy_from(self.backup.weights))
+
+
 def _callbacks(work_dir, validate, tensorboard, chief):
-    """Backup/restore, and for the chief last and best weights, CSV log and TensorBoard.
+    """Backup/restore, and for the chief the CSV log, last and best weights and TensorBoard.
 
     Every worker of a cluster backs up its own training state (each one must
-    restore it to resume); the other files would only repeat the chief's.
+    restore it to resume); the other files would only repeat the chief's. The
+    order is the crash-safety: an epoch's log row is written before its backup
+    marks it done (a crash in between drops the row on resume, see `trim_log`),
+    and the weight files are copied from the backup after (and again on resume).
     """
-    backup = keras.callbacks.BackupAndRestore(
-        os.path.join(work_dir, "backup"), double_checkpoint=True, delete_checkpoint=False
-    )
+    backup_dir = os.path.join(work_dir, "backup")
+    backup = _Backup(backup_dir)
     if not chief:
         return [backup]
+    for folder in (work_dir, backup_dir):
+        for partial in glob.glob(os.path.join(glob.escape(folder), f"{_PARTIAL}*")):
+            os.remove(partial)  # left by a crash mid-write
     log_path = os.path.join(work_dir, "log.csv")
+    state = read_backup(backup_dir)
+    trim_log(log_path, state[0] if state else 0)
     monitor = "val_accuracy" if validate else "accuracy"
     callbacks = [
-        backup,
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(work_dir, "last.weights.h5"), save_weights_only=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(work_dir, "best.weights.h5"),
-            monitor=monitor,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=_best_so_far(log_path, monitor),
-        ),
         keras.callbacks.CSVLogger(log_path, append=True),
+        backup,
+        _EpochWeights(backup, work_dir, monitor, _logged(log_path, monitor)),
     ]
     if tensorboard:
         callbacks.append(

@@ -8,6 +8,7 @@ import sys
 import time
 
 from keras_mvf.training.synthetic import write_synthetic_videos
+from keras_mvf.training.train import read_backup
 
 EPOCHS = 4
 
@@ -65,8 +66,9 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert first.returncode == -signal.SIGKILL, output[-2000:]
     done_before_kill = epochs_logged(out)
     assert 2 <= len(done_before_kill) < EPOCHS, output[-2000:]
-    last_weights = os.path.join(out, "backup", "latest.weights.h5")
-    assert os.path.exists(last_weights)
+    # The backup marks as done the epochs logged, and holds their weights.
+    epoch, weights = read_backup(os.path.join(out, "backup"))
+    assert epoch == len(done_before_kill) and os.path.exists(weights)
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
