@@ -30,6 +30,7 @@ def test_bad_model_name_is_an_error_not_a_traceback(capsys):
     assert "Unknown model 'resnet9000'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "keras_mvf", "flops", "--model", "c2d50", "--frames", "4"],
@@ -165,6 +166,7 @@ def test_light_commands_import_no_tensorflow(listing):
     assert "40 frames, 25 fps, 64x48" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -189,6 +191,7 @@ def test_user_error_is_one_line_and_status_2(tmp_path, argv, message):
     assert result.stderr.startswith(message), result.stderr
 
 
+@pytest.mark.slow
 def test_progress_through_a_pipe_is_plain_text(tmp_path, listing):
     result = _keras_mvf(*_index_argv(listing, tmp_path / "manifest.jsonl"), timeout=300)
     assert result.returncode == 0, result.stderr
@@ -199,6 +202,7 @@ def test_progress_through_a_pipe_is_plain_text(tmp_path, listing):
         assert control not in result.stdout
 
 
+@pytest.mark.slow
 def test_progress_on_a_terminal_is_a_bar(tmp_path, listing):
     controller, terminal = pty.openpty()
     with subprocess.Popen(

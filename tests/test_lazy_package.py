@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 PACKAGES = ("keras_mvf", "keras_mvf.data", "keras_mvf.export", "keras_mvf.models")
 PACKAGES += ("keras_mvf.training", "keras_mvf.weights")
 HEAVY = {"tensorflow", "keras", "numpy", "cv2", "torch", "jax"}
@@ -24,6 +26,7 @@ def test_importing_the_packages_imports_no_heavy_module():
     assert stdout.splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_every_public_name_resolves_and_is_listed():
     stdout = run(
         "import importlib, types\n"
@@ -60,6 +63,7 @@ def test_subpackages_are_attributes_as_if_imported():
     assert stdout.splitlines()[-1] == "keras_mvf.data.annotations"
 
 
+@pytest.mark.slow
 def test_training_train_stays_the_function_after_its_module_is_imported():
     stdout = run(
         "import keras_mvf.training\n"

@@ -225,6 +225,7 @@ def test_manifest_round_trip_and_errors(dataset_root, tmp_path):
         load_manifest(str(tmp_path / "bad2.jsonl"))
 
 
+@pytest.mark.slow
 def test_index_command_reports_problems_separately(dataset_root, tmp_path):
     broken = tmp_path / "broken"
     os.makedirs(broken)

@@ -85,6 +85,7 @@ def test_quantized_agrees_with_keras_top1(quantization, exports, trained, test_c
     assert agreement >= 0.95
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "build",
     [
@@ -149,6 +150,7 @@ def test_bad_arguments(kwargs, message, tmp_path):
         export_tflite(model, **kwargs)
 
 
+@pytest.mark.slow
 def test_representative_clips_of_the_wrong_shape(tmp_path):
     model = keras_mvf.MobileNetV2Video(
         num_classes=3, num_frames=2, width_multiplier=0.35, input_shape=(32, 32, 3)

@@ -121,6 +121,7 @@ for path in sys.argv[2:]:
 """
 
 
+@pytest.mark.slow
 def test_convert_command_exits_2_with_one_line(hostile, tmp_path):
     output = tmp_path / "out.weights.h5"
     result = run_bounded(_CONVERT, output, *hostile, memory=8 * GIB, timeout=120)
