@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".optimization": ("WarmupStepDecay", "add_weight_decay", "make_optimizer"),
         ".recipes": ("RECIPES", "TEST_VIEWS", "get_recipe"),
         ".synthetic": ("CLASS_NAMES", "synthetic_clip", "synthetic_clips"),
-        ".train": ("train",),
+        ".train": ("CorruptBackupError", "train"),
     },
 )
 

@@ -15,6 +15,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ".convert": ("infer_model_kwargs", "load_state_dict"),
         ".loading": ("convert_checkpoint", "load_weights", "resolve_layout"),
         ".presets": ("decode_predictions", "kinetics400_classes", "list_weights", "weights_info"),
-        ".pth": ("UnsafeCheckpointError", "read_pth", "read_state_dict"),
+        ".pth": ("CheckpointError", "UnsafeCheckpointError", "read_pth", "read_state_dict"),
     },
 )
