@@ -329,10 +329,10 @@ def train(
             )
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
+        restored = restore_backup(network, os.path.join(work_dir, "backup"))
         # Outside the scope: Keras builds a throwaway optimizer at every save, whose
         # variables would be created by the strategy, with one collective each on a
         # cluster (so saving only on the chief would stall or break the other workers).
-        restored = restore_backup(network, os.path.join(work_dir, "backup"))
         history = network.fit(
             train_ds,
             validation_data=val_ds,
@@ -357,6 +357,8 @@ class CorruptBackupError(RuntimeError):
 
 # Files being written are renamed onto their final names only once complete.
 _PARTIAL = ".keras_mvf-partial-"
+# The backup's commit point: the last epoch done and its weights file.
+_METADATA = "training_metadata.json"
 
 
 def _replace_atomically(path, write):
@@ -389,8 +391,9 @@ class _Backup(keras.callbacks.Callback):
     Every epoch end writes `backup/epoch-<N>.weights.h5`, then replaces
     `training_metadata.json` (`{"epoch": N, "weights": file name}`) in one
     rename: that is when the epoch counts as done. Older weight files go after
-    (on a cluster, once every worker is done: see `restore_backup`). A SIGKILL
-    at any moment thus leaves a backup of the last done epoch, whole.
+    (on a cluster, once every worker has committed the epoch, so that all still
+    hold the last epoch they all did). A SIGKILL at any moment thus leaves a
+    backup of the last done epoch, whole.
     """
 
     def __init__(self, backup_dir, weights):
@@ -414,9 +417,6 @@ class _Backup(keras.callbacks.Callback):
         if distribute.is_multi_worker(strategy):
             _all_workers(strategy, 0)  # waits until every worker has committed this epoch
         _remove_stale(self.backup_dir, self.weights)
-
-
-_METADATA = "training_metadata.json"
 
 
 def _remove_stale(backup_dir, weights):
@@ -473,10 +473,11 @@ def _roll_back(backup_dir, epoch):
         os.remove(path)
         return None
     name = f"epoch-{epoch}.weights.h5"
-    if not os.path.isfile(os.path.join(backup_dir, name)):
-        raise _corrupt(os.path.join(backup_dir, name), backup_dir, "missing")
+    weights = os.path.join(backup_dir, name)
+    if not os.path.isfile(weights):
+        raise _corrupt(weights, backup_dir, "missing")
     _replace_atomically(path, _write_text(json.dumps({"epoch": epoch, "weights": name})))
-    return epoch, os.path.join(backup_dir, name)
+    return epoch, weights
 
 
 def _corrupt(path, backup_dir, reason):
@@ -547,12 +548,12 @@ class _EpochWeights(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.best = max((v for v in self.history[:-1] if v is not None), default=None)
         if self.backup.weights is not None:
-            self._copy(self.history[-1] if self.history else None)
+            self.copy_weights(self.history[-1] if self.history else None)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._copy((logs or {}).get(self.monitor))
+        self.copy_weights((logs or {}).get(self.monitor))
 
-    def _copy(self, value):
+    def copy_weights(self, value):
         """Copies the backed-up weights to `last`, and to `best` if `value` beats the best."""
         _replace_atomically(self.last, _copy_from(self.backup.weights))
         if value is not None and (self.best is None or value > self.best):
