@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+import time
 
 import keras
 import tensorflow as tf
@@ -180,8 +181,10 @@ def train(
     Arguments left as None take the value of `recipe` (see `RECIPES`); every
     other argument overrides it. The run writes to `out_dir`: `log.csv`,
     `tensorboard/`, `last.weights.h5` and `best.weights.h5` after every epoch,
-    `backup/` (Keras `BackupAndRestore`: running the same call again after a
-    crash continues from the last finished epoch), and `model.keras` at the end.
+    `backup/` (the training state: running the same call again after a crash
+    continues from the last finished epoch), and `model.keras` at the end. A
+    `log.csv` with rows but no backup to resume, an earlier run's, is renamed
+    to `log.<date>-<time>.csv` first.
     Every file is written under a temporary name and renamed when complete, in
     an order that makes a crash (even a SIGKILL) at any moment lose or repeat
     no epoch's log row or weights; a damaged backup raises `CorruptBackupError`.
@@ -326,6 +329,7 @@ def train(
             )
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
+        restored = restore_backup(network, os.path.join(work_dir, "backup"))
         # Outside the scope: Keras builds a throwaway optimizer at every save, whose
         # variables would be created by the strategy, with one collective each on a
         # cluster (so saving only on the chief would stall or break the other workers).
@@ -334,9 +338,10 @@ def train(
             validation_data=val_ds,
             validation_steps=val_steps,
             epochs=settings["epochs"],
+            initial_epoch=restored[0],
             steps_per_epoch=steps_per_epoch,
             shuffle=False,  # the input pipeline shuffles
-            callbacks=_callbacks(work_dir, val_ds is not None, tensorboard, chief),
+            callbacks=_callbacks(work_dir, restored, val_ds is not None, tensorboard, chief),
             verbose=progress_verbosity() if verbose is None else verbose,
         )
         if chief:
@@ -352,6 +357,8 @@ class CorruptBackupError(RuntimeError):
 
 # Files being written are renamed onto their final names only once complete.
 _PARTIAL = ".keras_mvf-partial-"
+# The backup's commit point: the last epoch done and its weights file.
+_METADATA = "training_metadata.json"
 
 
 def _replace_atomically(path, write):
@@ -378,51 +385,99 @@ def _copy_from(source):
     return lambda path: shutil.copyfile(source, path)
 
 
-class _Backup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` with a commit point, and a clear error for a damaged backup.
+class _Backup(keras.callbacks.Callback):
+    """Backs up the training state (weights and optimizer) at every epoch end, with a commit point.
 
     Every epoch end writes `backup/epoch-<N>.weights.h5`, then replaces
     `training_metadata.json` (`{"epoch": N, "weights": file name}`) in one
-    rename: that is when the epoch counts as done. Older weight files go after.
-    A SIGKILL at any moment thus leaves a backup of the last done epoch, whole.
+    rename: that is when the epoch counts as done. Older weight files go after
+    (on a cluster, once every worker has committed the epoch, so that all still
+    hold the last epoch they all did). A SIGKILL at any moment thus leaves a
+    backup of the last done epoch, whole.
     """
 
-    def __init__(self, backup_dir):
-        super().__init__(backup_dir, delete_checkpoint=False)
-        self.weights = None  # the weights file of the last epoch done
+    def __init__(self, backup_dir, weights):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.weights = weights  # the weights file of the last epoch done
 
-    def on_train_begin(self, logs=None):
-        state = read_backup(self.backup_dir)
-        if state is None:
-            return
-        epoch, weights = state
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        try:
-            self.model.load_weights(weights)
-        except (OSError, ValueError) as error:
-            raise _corrupt(weights, self.backup_dir, f"{error}; truncated?") from None
-        self.model._initial_epoch = epoch
-        self.weights = weights
-        self._remove_stale()
-
-    def _save_model(self):
+    def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{self._current_epoch}.weights.h5"
+        name = f"epoch-{epoch + 1}.weights.h5"
         _replace_atomically(
             os.path.join(self.backup_dir, name),
             lambda path: self.model.save_weights(path, overwrite=True),
         )
-        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
-        _replace_atomically(self._training_metadata_path, _write_text(json.dumps(state)))
+        _replace_atomically(
+            os.path.join(self.backup_dir, _METADATA),
+            _write_text(json.dumps({"epoch": epoch + 1, "weights": name})),
+        )
         self.weights = os.path.join(self.backup_dir, name)
-        self._remove_stale()
+        strategy = self.model.distribute_strategy
+        if distribute.is_multi_worker(strategy):
+            _all_workers(strategy, 0)  # waits until every worker has committed this epoch
+        _remove_stale(self.backup_dir, self.weights)
 
-    def _remove_stale(self):
-        """Removes the weights of epochs before the one done (a crash may have left them)."""
-        for stale in glob.glob(os.path.join(glob.escape(self.backup_dir), "epoch-*.weights.h5")):
-            if stale != self.weights:
-                os.remove(stale)
+
+def _remove_stale(backup_dir, weights):
+    """Removes the weight files in `backup_dir` but `weights` (a crash may have left them)."""
+    for stale in glob.glob(os.path.join(glob.escape(backup_dir), "epoch-*.weights.h5")):
+        if stale != weights:
+            os.remove(stale)
+
+
+def _all_workers(strategy, value):
+    """The int `value` of every replica of `strategy`; a collective, so also a barrier."""
+    gather = tf.function(
+        lambda: strategy.run(
+            lambda: tf.distribute.get_replica_context().all_gather(tf.constant([value]), axis=0)
+        )
+    )
+    return strategy.experimental_local_results(gather())[0].numpy().tolist()
+
+
+def restore_backup(model, backup_dir):
+    """Loads the backup in `backup_dir` into the compiled `model`, for `model.fit(initial_epoch=)`.
+
+    On a cluster every worker resumes from the same epoch: the last one that
+    all of them committed (a worker may have committed one more before the
+    crash; it keeps that epoch's predecessor until all have, see `_Backup`).
+
+    Returns:
+        `(epochs done, weights file)`, or `(0, None)` when there is no backup.
+
+    Raises:
+        CorruptBackupError: naming the file, when the backup cannot be read.
+    """
+    state = read_backup(backup_dir)
+    strategy = model.distribute_strategy
+    if distribute.is_multi_worker(strategy):
+        done = min(_all_workers(strategy, state[0] if state else 0))
+        if state and done < state[0]:
+            state = _roll_back(backup_dir, done)
+    if state:
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(state[1])
+        except (OSError, ValueError) as error:
+            raise _corrupt(state[1], backup_dir, f"{error}; truncated?") from None
+    _remove_stale(backup_dir, state[1] if state else None)
+    return state or (0, None)
+
+
+def _roll_back(backup_dir, epoch):
+    """Makes `epoch` (kept by `_Backup`) the last one done in `backup_dir`; `(epoch, weights)`."""
+    path = os.path.join(backup_dir, _METADATA)
+    if epoch == 0:
+        os.remove(path)
+        return None
+    name = f"epoch-{epoch}.weights.h5"
+    weights = os.path.join(backup_dir, name)
+    if not os.path.isfile(weights):
+        raise _corrupt(weights, backup_dir, "missing")
+    _replace_atomically(path, _write_text(json.dumps({"epoch": epoch, "weights": name})))
+    return epoch, weights
 
 
 def _corrupt(path, backup_dir, reason):
@@ -438,7 +493,7 @@ def read_backup(backup_dir):
     Raises:
         CorruptBackupError: naming the file, when the backup cannot be read.
     """
-    path = os.path.join(backup_dir, "training_metadata.json")
+    path = os.path.join(backup_dir, _METADATA)
     if not os.path.exists(path):
         return None
     try:
@@ -493,12 +548,12 @@ class _EpochWeights(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.best = max((v for v in self.history[:-1] if v is not None), default=None)
         if self.backup.weights is not None:
-            self._copy(self.history[-1] if self.history else None)
+            self.copy_weights(self.history[-1] if self.history else None)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._copy((logs or {}).get(self.monitor))
+        self.copy_weights((logs or {}).get(self.monitor))
 
-    def _copy(self, value):
+    def copy_weights(self, value):
         """Copies the backed-up weights to `last`, and to `best` if `value` beats the best."""
         _replace_atomically(self.last, _copy_from(self.backup.weights))
         if value is not None and (self.best is None or value > self.best):
@@ -506,25 +561,47 @@ class _EpochWeights(keras.callbacks.Callback):
             _replace_atomically(self.best_path, _copy_from(self.backup.weights))
 
 
-def _callbacks(work_dir, validate, tensorboard, chief):
-    """Backup/restore, and for the chief the CSV log, last and best weights and TensorBoard.
+def _set_aside(log_path):
+    """Renames `log_path` to `log.<date>-<time>.csv` if it has rows, never over another file.
 
-    Every worker of a cluster backs up its own training state (each one must
-    restore it to resume); the other files would only repeat the chief's. The
-    order is the crash-safety: an epoch's log row is written before its backup
-    marks it done (a crash in between drops the row on resume, see `trim_log`),
-    and the weight files are copied from the backup after (and again on resume).
+    Called when there is no backup to resume: the rows are an earlier run's.
     """
+    if not os.path.exists(log_path):
+        return
+    with open(log_path, encoding="utf-8") as file:
+        if len(file.read().splitlines()) < 2:
+            return
+    stem = os.path.join(os.path.dirname(log_path), time.strftime("log.%Y%m%d-%H%M%S"))
+    target, count = f"{stem}.csv", 1
+    while os.path.exists(target):
+        target, count = f"{stem}-{count}.csv", count + 1
+    os.rename(log_path, target)
+    print(f"{log_path} holds an earlier run's epochs and no backup to resume: renamed to {target}")
+
+
+def _callbacks(work_dir, restored, validate, tensorboard, chief):
+    """Backup, and for the chief the CSV log, last and best weights and TensorBoard.
+
+    `restored` is what `restore_backup` returned. Every worker of a cluster
+    backs up its own training state (each one must restore it to resume); the
+    other files would only repeat the chief's. The order is the crash-safety:
+    an epoch's log row is written before its backup marks it done (a crash in
+    between drops the row on resume, see `trim_log`), and the weight files are
+    copied from the backup after (and again on resume).
+    """
+    done, weights = restored
     backup_dir = os.path.join(work_dir, "backup")
-    backup = _Backup(backup_dir)
-    if not chief:
-        return [backup]
     for folder in (work_dir, backup_dir):
         for partial in glob.glob(os.path.join(glob.escape(folder), f"{_PARTIAL}*")):
             os.remove(partial)  # left by a crash mid-write
+    backup = _Backup(backup_dir, weights)
+    if not chief:
+        return [backup]
     log_path = os.path.join(work_dir, "log.csv")
-    state = read_backup(backup_dir)
-    trim_log(log_path, state[0] if state else 0)
+    if done:
+        trim_log(log_path, done)
+    else:
+        _set_aside(log_path)
     monitor = "val_accuracy" if validate else "accuracy"
     callbacks = [
         keras.callbacks.CSVLogger(log_path, append=True),

@@ -8,7 +8,7 @@ import sys
 import time
 
 from keras_mvf.training.synthetic import write_synthetic_videos
-from keras_mvf.training.train import read_backup
+from keras_mvf.training.train import _callbacks, read_backup
 
 EPOCHS = 4
 
@@ -79,3 +79,21 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert "Epoch 1/" not in second.stdout
     for name in ("model.keras", "best.weights.h5", "last.weights.h5"):
         assert (out / name).exists(), name
+
+
+def test_fresh_start_sets_an_earlier_runs_log_aside(tmp_path, capsys):
+    """With no backup to resume, a log with rows is renamed, never over another file."""
+    rows = "epoch,accuracy,loss\n0,0.5,1.0\n1,0.75,0.5\n"
+    log = tmp_path / "log.csv"
+    for _ in range(2):  # twice within a second: two distinct names
+        log.write_text(rows)
+        _callbacks(str(tmp_path), (0, None), False, False, True)
+        assert not log.exists()
+    kept = sorted(tmp_path.glob("log.*.csv"))
+    assert len(kept) == 2 and all(path.read_text() == rows for path in kept)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(f"renamed to {tmp_path}{os.sep}log." in line for line in lines)
+    # A log with a header only is no run's: kept where it is.
+    log.write_text("epoch,accuracy,loss\n")
+    _callbacks(str(tmp_path), (0, None), False, False, True)
+    assert log.read_text() == "epoch,accuracy,loss\n" and len(list(tmp_path.glob("log.*.csv"))) == 2
