@@ -276,6 +276,7 @@ def _weights_readable(out):
     return True
 
 
+@pytest.mark.slow
 def test_sigkill_during_the_end_of_epoch_saves_then_resume(tmp_path):
     """Runs killed at moments of the end-of-epoch saves and resumed lose or repeat no epoch.
 
