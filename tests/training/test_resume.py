@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from keras_mvf.training.synthetic import write_synthetic_videos
 from keras_mvf.training.train import _callbacks, read_backup
 
@@ -21,6 +23,7 @@ def epochs_logged(out):
         return [int(row["epoch"]) for row in csv.DictReader(file)]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     manifest = write_synthetic_videos(str(tmp_path / "data"), "train", 4, num_frames=8, size=32)
     out = tmp_path / "run"
