@@ -1,10 +1,7 @@
-"""Marks the expensive tests `slow`, and keeps each folder's tests on one xdist worker.
+"""Marks the expensive tests `slow`, so `pytest -m "not slow"` is a quick subset.
 
 A test is slow when it is marked `slow` or `large`, or when it uses a fixture
-that trains a model or starts processes (`SLOW_FIXTURES`); `pytest -m "not slow"`
-is a quick subset. With `pytest -n 2 --dist loadgroup` (the README's test
-command), a folder's tests run in one worker, so the session and module
-fixtures of a folder (the trained export model, the demo run) are built once.
+that trains a model or starts processes (`SLOW_FIXTURES`).
 """
 
 import pytest
@@ -21,4 +18,3 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("large") or SLOW_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(item.path.parent.name))
