@@ -6,6 +6,7 @@ import os
 import pathlib
 import re
 import threading
+import time
 
 import keras
 import numpy as np
@@ -215,6 +216,11 @@ def test_a_download_cut_off_never_reaches_the_cache(weights_cache, tmp_path, mon
     client.start()
     try:
         assert _Stalling.stalled.wait(30)
+        # The client may still be opening its file after the server stalled.
+        deadline = time.monotonic() + 30
+        while not (cached.parent.is_dir() and os.listdir(cached.parent)):
+            assert time.monotonic() < deadline, "no partial file appeared"
+            time.sleep(0.05)
         # Where a killed process would leave it: only a hidden partial file, not the cache entry.
         (partial,) = os.listdir(cached.parent)
         assert partial.startswith(".resnet50.pth.") and partial.endswith(".partial")
