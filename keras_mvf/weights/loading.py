@@ -252,7 +252,7 @@ def load_weights_file(model, path):
     Anything else that differs raises a ValueError, before any variable is set.
 
     Returns:
-        A one-line summary, e.g. `"loaded 320 of 322 variables from
+        A one-line summary, e.g. `"loaded 328 of 330 variables from
         k400.weights.h5; new classifier (101 classes)"`.
     """
     path = os.fspath(path)
