@@ -4,8 +4,10 @@ Indexes the folder into two manifests (every `--val-every`-th video of each clas
 goes to validation), then trains with `keras_mvf.training.train` and the UCF-101
 recipe (lr 0.01, 25 epochs) unless flags say otherwise. Start from a Kinetics
 checkpoint converted with `keras-mvf convert R50_8x8.pth k400.weights.h5` (then
-`--weights k400.weights.h5`; the head is replaced for your classes) or from
-ImageNet with the default `--backbone-weights imagenet` (`none` for random).
+`--weights k400.weights.h5` with the same `--model`: every variable is loaded,
+in the checkpoint's "pytorch" layout, but the head, new for your classes; a
+checkpoint of another model is an error) or from ImageNet with the default
+`--backbone-weights imagenet` (`none` for random).
 
     python examples/finetune_folder.py my_videos/ --out runs/my_videos \
         --model mvfnet50 --frames 8 --batch-size 8

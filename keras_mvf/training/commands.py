@@ -136,7 +136,8 @@ def register(subparsers):
     train.add_argument(
         "--weights",
         default=None,
-        help=".keras or .weights.h5 to fine-tune from (new head if classes differ)",
+        help=".keras or .weights.h5 to fine-tune from, loaded strictly (only a head of "
+        "another class count is re-initialised; a pytorch-layout file builds that layout)",
     )
     train.add_argument("--backbone-weights", default=None, help="'imagenet' or a file")
     train.add_argument(

@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras_mvf.models.registry import create_model
 from keras_mvf.training import distribute, optimization, recipes
 from keras_mvf.utils.progress import progress_verbosity
+from keras_mvf.weights import loading
 
 # Recipe values `train()` takes when an argument is left as None.
 RECIPE_KEYS = (
@@ -40,27 +41,6 @@ RECIPE_KEYS = (
 def mixed_precision_policy():
     """`"mixed_float16"` when a GPU is visible, `"mixed_bfloat16"` elsewhere (CPU, TPU)."""
     return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-
-
-def load_pretrained(model, path):
-    """Loads `path` (`.keras` model or `.weights.h5`) into `model` for fine-tuning.
-
-    A `.keras` model is matched layer by layer by name and a `.weights.h5` file
-    by structure; layers whose shapes differ (the classifier, when the class
-    count changes) keep their fresh initialisation.
-    """
-    if path.endswith(".weights.h5"):
-        model.load_weights(path, skip_mismatch=True)
-        return
-    if not path.endswith(".keras"):
-        raise ValueError(
-            f"`weights` must be a .keras or .weights.h5 file. Received: weights={path!r}"
-        )
-    source = {layer.name: layer for layer in keras.models.load_model(path, compile=False).layers}
-    for layer in model.layers:
-        weights = source[layer.name].get_weights() if layer.name in source else []
-        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(weights)
 
 
 def build_datasets(
@@ -219,8 +199,10 @@ def train(
         weight_decay: coupled L2 weight decay on every trainable variable, as
             PyTorch's SGD applies it (see `keras_mvf.training.optimization`).
         clip_norm: global gradient-norm clipping; 0 turns it off.
-        weights: a `.keras` or `.weights.h5` file to start from (fine-tuning; the
-            classifier is re-initialised when the class count differs).
+        weights: a `.keras` or `.weights.h5` file to start from (fine-tuning),
+            loaded strictly by `keras_mvf.weights.loading.load_weights_file`:
+            every variable, but a classifier of another class count; a
+            "pytorch"-layout file builds that layout when `layout` is unset.
         backbone_weights: `"imagenet"` or a file, for the 2D backbone.
         model_kwargs: dict of further keyword arguments for the model builder.
         strategy: see `keras_mvf.training.get_strategy`. Defaults to one device.
@@ -302,9 +284,12 @@ def train(
                 **({"backbone_weights": backbone_weights} if backbone_weights else {}),
                 **(model_kwargs or {}),
             }
+            if weights:
+                # A "pytorch"-layout file (a converted release) builds that layout.
+                build_kwargs.update(loading.file_layout_kwargs(weights, build_kwargs.get("layout")))
             network = builder(**build_kwargs)
             if weights:
-                load_pretrained(network, os.fspath(weights))
+                print(loading.load_weights_file(network, weights))
             optimization.add_weight_decay(network, settings["weight_decay"])
             optimizer = optimization.make_optimizer(
                 batch_size,
