@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keras_mvf.cli import main
 from keras_mvf.data import write_video
 
 # Each runs example scripts or the notebook in fresh processes.
 pytestmark = pytest.mark.slow
 
 
-def test_finetune_then_evaluate(tmp_path):
+def test_finetune_then_evaluate(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for channel, name in ((0, "red"), (2, "blue")):
         (tmp_path / "videos" / name).mkdir(parents=True)
@@ -66,6 +67,19 @@ def test_finetune_then_evaluate(tmp_path):
     )
     assert "fast: 1 view(s)" in result.stdout and "accurate: 30 view(s)" in result.stdout
     assert (tmp_path / "eval" / "accurate" / "predictions.csv").exists()
+
+    # The class names travel with the trained model: `predict` and `export` find them.
+    assert (run / "model.labels.txt").read_text() == "blue\nred\n"
+    video = str(tmp_path / "videos" / "red" / "v0.mp4")
+    assert main(["predict", video, "--model", str(run / "model.keras"), "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == video and sorted(line.split()[1] for line in lines[1:3]) == ["blue", "red"]
+    tflite = tmp_path / "model.tflite"
+    assert (
+        main(["export", str(run / "model.keras"), "--format", "tflite", "--output", str(tflite)])
+        == 0
+    )
+    assert (tmp_path / "model.labels.txt").read_text() == "blue\nred\n"
 
 
 def test_kinetics_example_shows_its_usage():

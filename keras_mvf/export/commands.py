@@ -1,6 +1,7 @@
 """`keras-mvf export` and `keras-mvf predict`."""
 
 import json
+import os
 import sys
 
 
@@ -40,7 +41,11 @@ def register(subparsers):
     )
     export.add_argument("--version", type=int, default=1, help="SavedModel version subdirectory")
     export.add_argument("--top-k", type=int, default=5, help="top classes the SavedModel returns")
-    export.add_argument("--labels", help="file with one class name per line, in class order")
+    export.add_argument(
+        "--labels",
+        help="file with one class name per line, in class order; without it, the model's "
+        "MODEL.labels.txt beside it (as `train` writes) when there is one",
+    )
     export.add_argument(
         "--quantization",
         choices=("float16", "dynamic", "int8"),
@@ -143,11 +148,15 @@ def run_export(args):
     import keras
 
     import keras_mvf.layers  # noqa: F401 -- registers the layers the .keras file refers to.
-    from keras_mvf.export import common, export_saved_model, export_tflite
+    from keras_mvf.export import common, export_saved_model, export_tflite, labels_path
 
     _positive("calibration-clips", args.calibration_clips)
-    labels = common.read_labels(args.labels) if args.labels else None
     model = keras.models.load_model(args.model, compile=False)  # no optimizer needed
+    labels_file = args.labels or labels_path(args.model)
+    labels = None
+    if args.labels or os.path.isfile(labels_file):
+        num_classes = model.output_shape[-1]
+        labels = common.check_labels(common.read_labels(labels_file), num_classes, labels_file)
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")

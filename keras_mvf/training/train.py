@@ -48,19 +48,19 @@ def build_datasets(
 ):
     """Training and validation `tf.data` pipelines from manifests (datasets pass through).
 
-    Returns `(train, val, num_classes, num_train_videos, val_steps)`; the last
+    Returns `(train, val, class_names, num_train_videos, val_steps)`; the last
     three are None for datasets given as `tf.data.Dataset`. Manifest pipelines
     repeat: an epoch (and a validation pass) is a fixed number of batches, as
     skipped videos leave the pass length unknown. `strategy` makes them once
     per input pipeline, so that on a cluster every worker reads and decodes
     only its own share of the videos.
     """
-    num_classes = size = val_steps = None
+    classes = size = val_steps = None
     if isinstance(train_data, (str, os.PathLike)):
         from keras_mvf import data
 
         manifest = data.load_manifest(train_data)
-        num_classes, size = len(manifest.classes), len(manifest.entries)
+        classes, size = manifest.classes, len(manifest.entries)
         common = {
             "num_frames": settings["num_frames"],
             "sampling": settings["sampling"],
@@ -91,7 +91,7 @@ def build_datasets(
             val_manifest = data.load_manifest(val_data)
             val_steps = -(-len(val_manifest.entries) // batch_size)
             val_data = pipelines(val_manifest, training=False)
-    return train_data, val_data, num_classes, size, val_steps
+    return train_data, val_data, classes, size, val_steps
 
 
 def _logged(log_path, monitor):
@@ -162,7 +162,8 @@ def train(
     other argument overrides it. The run writes to `out_dir`: `log.csv`,
     `tensorboard/`, `last.weights.h5` and `best.weights.h5` after every epoch,
     `backup/` (the training state: running the same call again after a crash
-    continues from the last finished epoch), and `model.keras` at the end. A
+    continues from the last finished epoch), and `model.keras` at the end, with
+    the manifest's class names in `model.labels.txt`. A
     `log.csv` with rows but no backup to resume, an earlier run's, is renamed
     to `log.<date>-<time>.csv` first.
     Every file is written under a temporary name and renamed when complete, in
@@ -250,10 +251,10 @@ def train(
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
     os.makedirs(work_dir, exist_ok=True)
 
-    train_ds, val_ds, manifest_classes, size, val_steps = build_datasets(
+    train_ds, val_ds, classes, size, val_steps = build_datasets(
         train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed, strategy
     )
-    num_classes = num_classes or manifest_classes
+    num_classes = num_classes or (len(classes) if classes else None)
     if num_classes is None:
         raise ValueError("`num_classes` is needed when `train_data` is a tf.data.Dataset.")
     if steps_per_epoch is None:
@@ -330,7 +331,7 @@ def train(
             verbose=progress_verbosity() if verbose is None else verbose,
         )
         if chief:
-            network.save(os.path.join(work_dir, "model.keras"))
+            _save_model(network, os.path.join(work_dir, "model.keras"), classes)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return network, history
@@ -368,6 +369,18 @@ def _write_text(text):
 
 def _copy_from(source):
     return lambda path: shutil.copyfile(source, path)
+
+
+def _save_model(model, path, classes):
+    """Saves `model` to `path` (`.keras`) and, when it has one output per class of the
+    manifest, the class names beside it (`model.labels.txt`, where `predict`, `evaluate`
+    and `export` look for them)."""
+    from keras_mvf.export.common import write_labels
+    from keras_mvf.export.tflite import labels_path
+
+    if classes and len(classes) == model.output_shape[-1]:
+        _replace_atomically(labels_path(path), lambda temporary: write_labels(temporary, classes))
+    _replace_atomically(path, model.save)
 
 
 class _Backup(keras.callbacks.Callback):
