@@ -1,7 +1,6 @@
 """`keras-mvf export` and `keras-mvf predict`."""
 
 import json
-import os
 import sys
 
 
@@ -152,11 +151,7 @@ def run_export(args):
 
     _positive("calibration-clips", args.calibration_clips)
     model = keras.models.load_model(args.model, compile=False)  # no optimizer needed
-    labels_file = args.labels or labels_path(args.model)
-    labels = None
-    if args.labels or os.path.isfile(labels_file):
-        num_classes = model.output_shape[-1]
-        labels = common.check_labels(common.read_labels(labels_file), num_classes, labels_file)
+    labels = common.resolve_labels(args.labels, model.output_shape[-1], labels_path(args.model))
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")

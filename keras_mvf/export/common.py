@@ -47,6 +47,19 @@ def check_labels(labels, num_classes, source="labels"):
     return labels
 
 
+def resolve_labels(labels, num_classes, default=None):
+    """Class names checked against `num_classes` (see `check_labels`), or None.
+
+    `labels` is a list or the path of a file with one per line; without it,
+    the file `default` (where an export or `train` put them) when it exists.
+    """
+    if labels is None and default is not None and os.path.isfile(default):
+        labels = default
+    if isinstance(labels, (str, os.PathLike)):
+        return check_labels(read_labels(labels), num_classes, os.fspath(labels))
+    return check_labels(labels, num_classes)
+
+
 def write_labels(path, labels):
     """One label per line, the line number being the class index."""
     with open(path, "w", encoding="utf-8") as file:

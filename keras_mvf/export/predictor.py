@@ -160,10 +160,5 @@ def load_predictor(path, labels=None, num_threads=None):
             "Expected a .keras file, a SavedModel directory or a .tflite file. "
             f"Received: path={path!r}"
         )
-    if labels is None and os.path.isfile(default_labels):
-        labels = default_labels
-    if isinstance(labels, (str, os.PathLike)):
-        labels = common.check_labels(common.read_labels(labels), num_classes, os.fspath(labels))
-    else:
-        labels = common.check_labels(labels, num_classes)
+    labels = common.resolve_labels(labels, num_classes, default_labels)
     return Predictor(predict_batch, clip_shape, labels, format)
