@@ -166,29 +166,48 @@ def test_light_commands_import_no_tensorflow(listing):
     assert "40 frames, 25 fps, 64x48" in result.stdout
 
 
+USER_ERRORS = {
+    "missing model": (
+        ["predict", "clip.mp4", "--model", "missing.keras"],
+        "keras-mvf predict: error: Model not found: missing.keras",
+    ),
+    "unknown model": (
+        ["flops", "--model", "resnet9000"],
+        "keras-mvf flops: error: Unknown model 'resnet9000'",
+    ),
+    "missing manifest": (
+        ["data", "pack", "--manifest", "missing.jsonl", "--output-dir", "shards"],
+        "keras-mvf data pack: error: ",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def user_errors(tmp_path_factory):
+    """`{case: (exit status, stderr)}` of `USER_ERRORS`, run as processes side by side."""
+    cwd = tmp_path_factory.mktemp("errors")
+    processes = {
+        case: subprocess.Popen(
+            [sys.executable, "-m", "keras_mvf", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_quiet_env(),
+            cwd=cwd,
+        )
+        for case, (argv, _) in USER_ERRORS.items()
+    }
+    stderrs = {case: process.communicate(timeout=300)[1] for case, process in processes.items()}
+    return {case: (processes[case].returncode, stderrs[case]) for case in processes}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (
-            ["predict", "clip.mp4", "--model", "missing.keras"],
-            "keras-mvf predict: error: Model not found: missing.keras",
-        ),
-        (
-            ["flops", "--model", "resnet9000"],
-            "keras-mvf flops: error: Unknown model 'resnet9000'",
-        ),
-        (
-            ["data", "pack", "--manifest", "missing.jsonl", "--output-dir", "shards"],
-            "keras-mvf data pack: error: ",
-        ),
-    ],
-)
-def test_user_error_is_one_line_and_status_2(tmp_path, argv, message):
-    result = _keras_mvf(*argv, cwd=tmp_path, timeout=300)
-    assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stderr.startswith(message), result.stderr
+@pytest.mark.parametrize("case", USER_ERRORS)
+def test_user_error_is_one_line_and_status_2(user_errors, case):
+    status, stderr = user_errors[case]
+    assert status == 2
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith(USER_ERRORS[case][1]), stderr
 
 
 @pytest.mark.slow

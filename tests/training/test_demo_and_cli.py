@@ -1,5 +1,5 @@
-"""The demo's synthetic videos; the demo (`--quick`) and the evaluate / extract-features
-commands, run as real processes."""
+"""The demo's synthetic videos; the demo (`--quick`, as a real process) and the evaluate /
+extract-features commands on the model it trained."""
 
 import csv
 import json
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from keras_mvf import data
+from keras_mvf.cli import main
 from keras_mvf.training.demo import NUM_FRAMES, VIDEO_FRAMES, pair_accuracy
 from keras_mvf.training.synthetic import (
     CLASS_NAMES,
@@ -112,23 +113,17 @@ def test_demo_quick_prints_table_and_saves(demo):
     )
 
 
-def run_cli(*args):
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_mvf", *args],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
+def run_cli(capsys, *args):
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
 
 
-def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path):
+def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path, capsys):
     out, _ = demo
     model = str(out / "mvfnet" / "model.keras")
     manifest = str(out / "videos" / "val.jsonl")
     stdout = run_cli(
+        capsys,
         "evaluate",
         model,
         "--data",
@@ -156,10 +151,11 @@ def test_evaluate_accurate_protocol_writes_reports(demo, tmp_path):
         assert len(list(csv.DictReader(file))) == len(CLASS_NAMES)
 
 
-def test_extract_features(demo, tmp_path):
+def test_extract_features(demo, tmp_path, capsys):
     out, _ = demo
     path = tmp_path / "features.npz"
     run_cli(
+        capsys,
         "extract-features",
         str(out / "mvfnet" / "model.keras"),
         "--data",
