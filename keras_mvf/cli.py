@@ -10,10 +10,10 @@ first with its start-up log lines kept off stderr (unless `--verbose`).
 
 import argparse
 import importlib
-import os
 import sys
 
 from keras_mvf import __version__
+from keras_mvf.utils import logs
 
 COMMAND_MODULES = (
     "keras_mvf.models.commands",
@@ -62,7 +62,7 @@ def build_parser():
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="show TensorFlow's log lines on stderr (hidden by default)",
+        help="show the log lines of TensorFlow, LiteRT, OpenCV and FFmpeg (hidden by default)",
     )
     parser.set_defaults(tensorflow=True)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,33 +71,23 @@ def build_parser():
     return parser
 
 
-def quiet_tensorflow():
-    """Imports TensorFlow with its C++ logs below errors and its start-up lines off stderr.
+def import_tensorflow():
+    """Imports TensorFlow, its start-up lines off stderr unless logs are wanted (`--verbose`).
 
-    TensorFlow logs through Abseil, which writes the lines it logs while the
-    libraries load (oneDNN, CUDA, CPU features) to stderr whatever the log level,
-    so file descriptor 2 points to /dev/null during the import. A
-    `TF_CPP_MIN_LOG_LEVEL` set by the user is kept; set to 0, nothing is hidden.
     Nothing changes when TensorFlow is imported already (`main` called from Python).
     """
-    if "tensorflow" in sys.modules or os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "0":
-        return
-    sys.stderr.flush()
-    stderr = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(stderr, 2)
-        os.close(stderr)
+    if "tensorflow" not in sys.modules:
+        with logs.stderr_hidden_when_quiet():
+            import tensorflow  # noqa: F401
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.tensorflow and not args.verbose:
-        quiet_tensorflow()
+    if not args.verbose:
+        logs.quiet_by_default()
+    if args.tensorflow:
+        import_tensorflow()
     try:
         return args.run(args) or 0
     except USER_ERRORS as error:

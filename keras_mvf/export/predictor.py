@@ -7,6 +7,7 @@ import numpy as np
 from keras_mvf.export import common
 from keras_mvf.export.saved_model import LABELS_FILE
 from keras_mvf.export.tflite import labels_path
+from keras_mvf.utils.logs import stderr_hidden_when_quiet
 
 
 class Predictor:
@@ -109,8 +110,9 @@ def _load_saved_model(path):
 def _load_tflite(path, num_threads):
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
+        interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        interpreter.allocate_tensors()
     (source,) = interpreter.get_input_details()
     target = interpreter.get_output_details()[0]
 
