@@ -131,8 +131,11 @@ def configure_keras(threads, device):
 
     Returns the names of the GPUs in use (none on CPU).
     """
-    import keras
-    import tensorflow as tf
+    from keras_mvf.utils import logs
+
+    with logs.stderr_hidden_when_quiet():  # TensorFlow's start-up lines, in every worker
+        import keras
+        import tensorflow as tf
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(

@@ -21,8 +21,11 @@ def litert_function(path, clip, threads):
     """A zero-argument call running one clip through a .tflite model."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    interpreter.allocate_tensors()
+    from keras_mvf.utils import logs
+
+    with logs.stderr_hidden_when_quiet():  # LiteRT's line about its XNNPACK delegate
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_mvf.export import common
+from keras_mvf.utils import logs
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
@@ -130,7 +131,8 @@ def export_tflite(model, path, quantization=None, representative_data=None, labe
         elif quantization == "int8":
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.representative_dataset = _representative_clips(representative_data, shape)
-        flatbuffer = converter.convert()
+        with logs.stderr_hidden_when_quiet():  # the int8 calibrator prints its settings
+            flatbuffer = converter.convert()
     # Old labels go first: a model is never seen with another model's labels.
     with contextlib.suppress(FileNotFoundError):
         os.remove(labels_path(path))
