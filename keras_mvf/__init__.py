@@ -1,9 +1,10 @@
 """keras_mvf: MVFNet (Multi-View Fusion Network, AAAI 2021) for Keras 3 and TensorFlow.
 
 Importing the package is cheap: its names (and those of its packages) import Keras
-and TensorFlow on first use. The layers register with Keras, for
-`keras.models.load_model`, when `keras_mvf.layers` is imported: by any model or
-layer, and by `import keras_mvf` itself when Keras is imported already.
+and TensorFlow on first use. The layers (and the training
+optimizer) register with Keras, for `keras.models.load_model`, when their modules
+are imported: by any model or layer, and by `import keras_mvf` itself when Keras
+is imported already.
 """
 
 import importlib.metadata
@@ -31,5 +32,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
     submodules=("layers", "models", "utils"),
 )
 
-if "keras" in sys.modules:  # loaded already: registering the layers for load_model is cheap
+if "keras" in sys.modules:  # loaded already: registering for load_model is cheap
     from keras_mvf import layers  # noqa: F401
+    from keras_mvf.training import optimization  # noqa: F401  (trained models' optimizer)

@@ -8,6 +8,7 @@ import pytest
 import keras_mvf
 from keras_mvf.layers import MVFModule, TemporalShift
 from keras_mvf.layers.channel_split import SplitChannels
+from keras_mvf.training.optimization import make_optimizer
 
 FRAMES, SIZE, CLASSES = 4, 32, 5
 
@@ -203,6 +204,8 @@ def test_imagenet_on_pytorch_layout_is_a_clear_error():
 @pytest.mark.slow
 def test_dot_keras_loads_in_a_fresh_process_with_safe_mode(tmp_path):
     model = tiny_resnet(learnable_view_weights=True, views="th")
+    # Compiled as `train` compiles: the file names keras_mvf's optimizer and schedule too.
+    model.compile(make_optimizer(8, 10, warmup_epochs=1), "sparse_categorical_crossentropy")
     path = tmp_path / "model.keras"
     model.save(path)
     x = clips()
@@ -212,6 +215,7 @@ def test_dot_keras_loads_in_a_fresh_process_with_safe_mode(tmp_path):
         "import sys, numpy as np, keras, keras_mvf\n"
         "d = sys.argv[1]\n"
         "m = keras.models.load_model(d + '/model.keras', safe_mode=True)\n"
+        "assert type(m.optimizer).__module__ == 'keras_mvf.training.optimization'\n"
         "y = m(np.load(d + '/x.npy'), training=False)\n"
         "np.testing.assert_allclose(keras.ops.convert_to_numpy(y), np.load(d + '/y.npy'),"
         " atol=1e-6)\n"
