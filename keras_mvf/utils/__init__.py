@@ -1,5 +1,5 @@
-"""Utilities: FLOPs and parameter counts."""
+"""Utilities: FLOPs and parameter counts, files written atomically."""
 
-from keras_mvf.utils.flops import count_flops, count_params
+from keras_mvf._lazy import lazy_exports
 
-__all__ = ["count_flops", "count_params"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {".flops": ("count_flops", "count_params")})
