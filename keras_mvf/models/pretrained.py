@@ -143,6 +143,7 @@ def convert_release(name, directory, num_frames=None):
         )
     info = presets.weights_info(name)
     model, kwargs = registry.PRETRAINED[name]
+    kwargs = {**kwargs, "num_frames": num_frames or kwargs["num_frames"]}
     metadata = {
         "name": name,
         "description": info["description"],
@@ -152,9 +153,7 @@ def convert_release(name, directory, num_frames=None):
         "accuracy": f"{info['top1']}% top-1 on {info['dataset']} (the authors' model zoo)",
     }
     checkpoint = presets.download_checkpoint(name)
-    return convert_checkpoint(
-        checkpoint, directory, model, num_frames=num_frames, metadata=metadata, **kwargs
-    )
+    return convert_checkpoint(checkpoint, directory, model, metadata=metadata, **kwargs)
 
 
 def release_preset(name):
