@@ -191,6 +191,11 @@ def _source(weights):
         return os.path.join(directory, preset_dir.WEIGHTS), weights, directory
     if (loading.is_pth(weights) or loading.is_keras_file(weights)) and os.path.isfile(weights):
         return os.fspath(weights), os.path.basename(os.fspath(weights)), None
+    if weights in DATASET_ALIASES:
+        raise ValueError(
+            f"{weights!r} picks the release of a ResNet-50 or ResNet-101 model by its frame "
+            f"count; for another model name a preset. Received: weights={weights!r}"
+        )
     raise ValueError(f"`weights` must be {ACCEPTED}. Received: weights={weights!r}")
 
 
