@@ -119,6 +119,14 @@ def writers(model, config, labels=None, metadata=None):
     return found
 
 
+def _frames(metadata):
+    """`8 x interval 8` (dense sampling), `8, uniform sampling` or `8`."""
+    text = str(metadata["frames"])
+    if metadata.get("frame_interval"):
+        return f"{text} x interval {metadata['frame_interval']}"
+    return f"{text}, {metadata['sampling']} sampling" if metadata.get("sampling") else text
+
+
 def model_card(model, name, labels, metadata):
     """The README.md of a preset: what the model is, where it comes from, how to use it."""
     shape = ", ".join(str(size) for size in model.input_shape[1:])
@@ -138,7 +146,7 @@ def model_card(model, name, labels, metadata):
     if norm:
         rows.append(("normalisation", f"inside the model: mean {norm['mean']}, std {norm['std']}"))
     facts = (
-        ("frames", "frames x interval", lambda m: f"{m['frames']} x {m.get('frame_interval')}"),
+        ("frames", "frames per clip", _frames),
         ("source", "source", lambda m: m["source"]),
         ("sha256", "sha256 of the source", lambda m: f"`{m['sha256']}`"),
         ("license", "licence", lambda m: m["license"]),

@@ -203,6 +203,9 @@ def test_a_cache_of_another_converter_version_is_rebuilt(tiny_release, capsys):
     assert metadata["source"] == presets.checkpoint_url(RELEASE)
     assert metadata["sha256"] == presets.sha256_of(served)
     assert metadata["license"] == "Apache-2.0" and metadata["frame_interval"] == 16
+    card = pathlib.Path(current, "README.md").read_text()
+    assert "| frames per clip | 4 x interval 16 |" in card and "| licence | Apache-2.0 |" in card
+    assert "| reported accuracy | 74.2% top-1 on Kinetics-400" in card
 
 
 @pytest.mark.slow
