@@ -3,11 +3,11 @@
 Indexes the folder into two manifests (every `--val-every`-th video of each class
 goes to validation), then trains with `keras_mvf.training.train` and the UCF-101
 recipe (lr 0.01, 25 epochs) unless flags say otherwise. Start from a Kinetics
-checkpoint converted with `keras-mvf convert R50_8x8.pth k400.weights.h5` (then
-`--weights k400.weights.h5` with the same `--model`: every variable is loaded,
-in the checkpoint's "pytorch" layout, but the head, new for your classes; a
-checkpoint of another model is an error) or from ImageNet with the default
-`--backbone-weights imagenet` (`none` for random).
+release with `--weights mvfnet50_k400_8x8` (or a preset directory written by
+`keras-mvf convert R50_8x8.pth k400/`) and the same `--model`: every variable
+is loaded, in the checkpoint's "pytorch" layout, but the head, new for your
+classes; a checkpoint of another model is an error. Or start from ImageNet with
+the default `--backbone-weights imagenet` (`none` for random).
 
     python examples/finetune_folder.py my_videos/ --out runs/my_videos \
         --model mvfnet50 --frames 8 --batch-size 8
@@ -57,7 +57,11 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224, help="training crop size")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=None, help="recipe default: 25")
-    parser.add_argument("--weights", default=None, help=".keras or .weights.h5 file to start from")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="release name, preset directory or weights file to start from",
+    )
     parser.add_argument("--backbone-weights", default="imagenet")
     parser.add_argument("--val-every", type=int, default=5)
     args = parser.parse_args(argv)

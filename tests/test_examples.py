@@ -69,7 +69,7 @@ def test_finetune_then_evaluate(tmp_path, capsys):
     assert (tmp_path / "eval" / "accurate" / "predictions.csv").exists()
 
     # The class names travel with the trained model: `predict` and `export` find them.
-    assert (run / "model.labels.txt").read_text() == "blue\nred\n"
+    assert (run / "labels.txt").read_text() == "blue\nred\n"
     video = str(tmp_path / "videos" / "red" / "v0.mp4")
     assert main(["predict", video, "--model", str(run / "model.keras"), "--top-k", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()

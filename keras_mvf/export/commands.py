@@ -24,9 +24,11 @@ def _add_sampling_arguments(parser):
 
 def register(subparsers):
     export = subparsers.add_parser(
-        "export", help="write a .keras model as a TF Serving SavedModel or a TFLite file"
+        "export", help="write a model as a TF Serving SavedModel or a TFLite file"
     )
-    export.add_argument("model", help="a .keras file")
+    export.add_argument(
+        "model", help="a .keras file, a preset directory or a release name (`keras-mvf weights`)"
+    )
     export.add_argument(
         "--format",
         choices=("saved_model", "tflite"),
@@ -42,8 +44,8 @@ def register(subparsers):
     export.add_argument("--top-k", type=int, default=5, help="top classes the SavedModel returns")
     export.add_argument(
         "--labels",
-        help="file with one class name per line, in class order; without it, the model's "
-        "MODEL.labels.txt beside it (as `train` writes) when there is one",
+        help="file with one class name per line, in class order; without it, the preset's "
+        "labels.txt, or for MODEL.keras the MODEL.labels.txt or labels.txt beside it",
     )
     export.add_argument(
         "--quantization",
@@ -69,7 +71,10 @@ def register(subparsers):
     )
     predict.add_argument("videos", nargs="+", metavar="VIDEO")
     predict.add_argument(
-        "--model", required=True, help="a .keras file, a SavedModel directory or a .tflite file"
+        "--model",
+        required=True,
+        help="a .keras file, a preset directory, a release name, a SavedModel directory or a "
+        ".tflite file",
     )
     predict.add_argument(
         "--clips",
@@ -144,14 +149,12 @@ def _window_indices(total_frames, num_frames, frame_interval, stride):
 
 
 def run_export(args):
-    import keras
-
-    import keras_mvf.layers  # noqa: F401 -- registers the layers the .keras file refers to.
-    from keras_mvf.export import common, export_saved_model, export_tflite, labels_path
+    from keras_mvf.export import common, export_saved_model, export_tflite
+    from keras_mvf.models.pretrained import load_model
 
     _positive("calibration-clips", args.calibration_clips)
-    model = keras.models.load_model(args.model, compile=False)  # no optimizer needed
-    labels = common.resolve_labels(args.labels, model.output_shape[-1], labels_path(args.model))
+    model, default_labels = load_model(args.model)
+    labels = common.resolve_labels(args.labels, model.output_shape[-1], default_labels)
     if args.format == "saved_model":
         if args.quantization or args.calibration_manifest:
             raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")

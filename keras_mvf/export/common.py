@@ -1,11 +1,11 @@
 """Pieces the SavedModel and TFLite exports and the predictor share."""
 
-import contextlib
 import os
-import secrets
-import shutil
 
 import keras
+
+# Shared with the presets; the exports use them as `common.<name>`.
+from keras_mvf.utils.files import check_labels, read_labels, replacing, write_labels  # noqa: F401
 
 
 def check_backend():
@@ -28,25 +28,6 @@ def clip_shape(model):
     return shape[1:]
 
 
-def check_labels(labels, num_classes, source="labels"):
-    """Returns `labels` as a list of strings, one per class, or None.
-
-    `source` names where the labels came from (a file) in the error messages.
-    """
-    if labels is None:
-        return None
-    labels = [str(label) for label in labels]
-    if len(labels) != num_classes:
-        raise ValueError(
-            f"{source}: expected one label per class of the model ({num_classes}). "
-            f"Received: {len(labels)} labels"
-        )
-    bad = [label for label in labels if not label or "\n" in label or "\r" in label]
-    if bad:
-        raise ValueError(f"{source}: labels must be non-empty single lines. Received: {bad[:3]}")
-    return labels
-
-
 def resolve_labels(labels, num_classes, default=None):
     """Class names checked against `num_classes` (see `check_labels`), or None.
 
@@ -58,50 +39,3 @@ def resolve_labels(labels, num_classes, default=None):
     if isinstance(labels, (str, os.PathLike)):
         return check_labels(read_labels(labels), num_classes, os.fspath(labels))
     return check_labels(labels, num_classes)
-
-
-def write_labels(path, labels):
-    """One label per line, the line number being the class index."""
-    with open(path, "w", encoding="utf-8") as file:
-        file.write("".join(f"{label}\n" for label in labels))
-
-
-def read_labels(path):
-    """Reads a file written by `write_labels`."""
-    with open(path, encoding="utf-8") as file:
-        return [line.rstrip("\r\n") for line in file]
-
-
-@contextlib.contextmanager
-def replacing(path, directory=False):
-    """Yields a new path beside `path` to write to; renames it to `path` when the block succeeds.
-
-    Readers of `path` see the old file (or directory) or the complete new one,
-    never part of one; an export that fails or is killed leaves `path` as it
-    was (a killed one may leave the hidden `.<name>.<random>.partial` behind).
-    A directory replaces an old one in two renames: the old one is moved aside
-    and deleted only once the new one is in place.
-    """
-    path = os.fspath(path)
-    parent, name = os.path.split(os.path.abspath(path))
-    temp = os.path.join(parent, f".{name}.{secrets.token_hex(4)}.partial")
-    if directory:
-        os.mkdir(temp)
-    try:
-        yield temp
-        if directory and os.path.isdir(path):
-            old = f"{temp}.old"
-            os.rename(path, old)
-            try:
-                os.rename(temp, path)
-            except BaseException:
-                os.rename(old, path)
-                raise
-            shutil.rmtree(old)
-        else:
-            os.replace(temp, path)
-    finally:
-        if os.path.isdir(temp):
-            shutil.rmtree(temp)
-        elif os.path.lexists(temp):
-            os.remove(temp)

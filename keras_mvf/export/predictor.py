@@ -76,15 +76,15 @@ def _saved_model_dir(path):
 def _load_keras(path):
     import keras
 
-    import keras_mvf.layers  # noqa: F401 -- registers the layers the file refers to.
+    from keras_mvf.models.pretrained import load_model
 
-    model = keras.models.load_model(path, compile=False)  # inference: no optimizer needed
+    model, labels = load_model(path)
 
     def predict_batch(clips):
         return keras.ops.convert_to_numpy(model(clips.astype(np.float32), training=False))
 
     num_classes = model.outputs[0].shape[-1]
-    return predict_batch, common.clip_shape(model), num_classes, labels_path(path)
+    return predict_batch, common.clip_shape(model), num_classes, labels
 
 
 def _load_saved_model(path):
@@ -128,11 +128,13 @@ def _load_tflite(path, num_threads):
 
 
 def load_predictor(path, labels=None, num_threads=None):
-    """Loads a `.keras` file, a SavedModel directory or a `.tflite` file for prediction.
+    """Loads a `.keras` file, a preset (directory or release name), a SavedModel directory
+    or a `.tflite` file for prediction.
 
     Labels come from `labels` if given, else from where the exports put them:
-    the SavedModel's `assets/labels.txt`, or `model.labels.txt` next to a
-    `model.tflite` or `model.keras` file. Labels must name each of the model's
+    the SavedModel's `assets/labels.txt`, `model.labels.txt` next to a
+    `model.tflite` or `model.keras` file, a preset's `labels.txt` (also the
+    one `train` writes beside its `model.keras`). Labels must name each of the model's
     classes once: a count that differs is a `ValueError` naming the file.
 
     Args:
@@ -145,22 +147,24 @@ def load_predictor(path, labels=None, num_threads=None):
     Returns:
         A `Predictor`.
     """
+    from keras_mvf.weights import preset_dir, presets
+
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not os.path.exists(path) and path not in presets.PRESETS:
         raise FileNotFoundError(f"Model not found: {path}")
-    if os.path.isdir(path):
+    if path.endswith(".keras") or preset_dir.is_preset(path) or path in presets.PRESETS:
+        predict_batch, clip_shape, num_classes, default_labels = _load_keras(path)
+        format = "keras"
+    elif os.path.isdir(path):
         predict_batch, clip_shape, num_classes, default_labels = _load_saved_model(path)
         format = "saved_model"
     elif path.endswith(".tflite"):
         predict_batch, clip_shape, num_classes, default_labels = _load_tflite(path, num_threads)
         format = "tflite"
-    elif path.endswith(".keras"):
-        predict_batch, clip_shape, num_classes, default_labels = _load_keras(path)
-        format = "keras"
     else:
         raise ValueError(
-            "Expected a .keras file, a SavedModel directory or a .tflite file. "
-            f"Received: path={path!r}"
+            "Expected a .keras file, a preset directory or release name, a SavedModel "
+            f"directory or a .tflite file. Received: path={path!r}"
         )
     labels = common.resolve_labels(labels, num_classes, default_labels)
     return Predictor(predict_batch, clip_shape, labels, format)

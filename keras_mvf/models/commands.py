@@ -1,4 +1,4 @@
-"""`keras-mvf models` and `keras-mvf flops`."""
+"""`keras-mvf models`, `keras-mvf flops` and `keras-mvf convert`."""
 
 
 def register(subparsers):
@@ -25,6 +25,28 @@ def register(subparsers):
         help="ResNet layout (the paper's figures are for 'pytorch')",
     )
     flops.set_defaults(run=run_flops)
+
+    convert = subparsers.add_parser(
+        "convert",
+        help="convert a released PyTorch .pth checkpoint into a Keras preset directory",
+    )
+    convert.add_argument("checkpoint", help="a .pth file, or a name from `keras-mvf weights`")
+    convert.add_argument(
+        "output", help="the preset directory to write (config.json, model.weights.h5, ...)"
+    )
+    convert.add_argument(
+        "--model",
+        default=None,
+        help="a name from `keras-mvf models`; inferred from the checkpoint by default",
+    )
+    convert.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames per clip of the model (the weights fit any) (default: from the file "
+        "name, e.g. R50_8x8.pth, or 8)",
+    )
+    convert.set_defaults(run=run_convert)
 
 
 def run_models(args):
@@ -53,5 +75,36 @@ def run_flops(args):
     print(
         f"{args.model}: {args.frames} frames x {args.size}x{args.size}: "
         f"{count_flops(model):.3f} GFLOPs, {count_params(model) / 1e6:.2f}M parameters"
+    )
+    return 0
+
+
+def run_convert(args):
+    import os
+
+    from keras_mvf.models import pretrained
+    from keras_mvf.weights import presets
+
+    if args.output.endswith((".h5", ".keras", ".pth")):
+        raise ValueError(
+            "The output is a preset directory (config.json, model.weights.h5, labels.txt, ...), "
+            f"not a file. Received: output={args.output!r}"
+        )
+    if args.checkpoint in presets.PRESETS and not os.path.exists(args.checkpoint):
+        if args.model:
+            raise ValueError(
+                f"A release builds its own model: drop --model. Received: --model {args.model}"
+            )
+        model = pretrained.convert_release(args.checkpoint, args.output, args.frames)
+    elif os.path.isfile(args.checkpoint):
+        model = pretrained.convert_checkpoint(
+            args.checkpoint, args.output, args.model, num_frames=args.frames
+        )
+    else:
+        raise FileNotFoundError(f"No such checkpoint file: {args.checkpoint}")
+    frames = model.input_shape[1]
+    print(
+        f"{args.checkpoint} -> {args.output}/: {model.keras_mvf_config['model']}, {frames} frames, "
+        f"{model.count_params() / 1e6:.2f}M parameters"
     )
     return 0

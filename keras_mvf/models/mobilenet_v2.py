@@ -140,10 +140,27 @@ def MobileNetV2Video(
     )
     name = name or f"{video.family(temporal_module, alpha)}_mobilenetv2"
     model = keras.Model(inputs, outputs, name=name)
+    video.remember_config(
+        model,
+        "_mobilenetv2",
+        width_multiplier=width_multiplier,
+        num_classes=num_classes,
+        num_frames=num_frames,
+        alpha=alpha,
+        views=views,
+        share_weights=share_weights,
+        learnable_view_weights=learnable_view_weights,
+        temporal_module=temporal_module,
+        dropout=dropout,
+        include_top=include_top,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+    )
     if application is not None:
         video.copy_application_weights(model, application, flip_input_channels=False)
     if weights is not None:
-        from keras_mvf import weights as pretrained
+        from keras_mvf.models import pretrained  # it imports the registry, which imports this
 
         pretrained.load_weights(model, weights)
     return model

@@ -12,6 +12,8 @@ from keras_mvf.layers.channel_split import (
 from keras_mvf.models import video
 
 LAYOUTS = ("keras", "pytorch")
+# Blocks per stage res2..res5.
+RESNET_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
 def _conv(x, filters, kernel_size, stride, layout, name, output_splits=None):
@@ -137,8 +139,10 @@ def ResNetVideo(
             `(batch, frames, h, w, channels)`.
         classifier_activation: activation of the top layer. Defaults to `"softmax"`.
         weights: None, `"kinetics400"` (the release for this depth and frame
-            count), a name from `keras_mvf.list_weights()`, a released `.pth`
-            file or a `.weights.h5` file for the whole model. A different
+            count), a name from `keras_mvf.list_weights()`, a preset
+            directory, a released `.pth` file or a `.weights.h5` or `.keras`
+            file for the whole model, loaded strictly (see
+            `keras_mvf.models.pretrained.load_weights`). A different
             `num_classes` than the checkpoint's gives a new classifier
             (fine-tuning). Overrides `backbone_weights`.
         backbone_weights: `"imagenet"` (Keras Applications, "keras" layout),
@@ -150,8 +154,7 @@ def ResNetVideo(
         include_preprocessing: bool, normalise RGB 0..255 inside the model with
             the convention of the weights. Defaults to `True`.
         layout: `"keras"` (Keras Applications) or `"pytorch"` (released
-            checkpoints). Defaults to `"keras"`, or `"pytorch"` when the weights
-            are released checkpoints, `.pth` files or conversions of them.
+            checkpoints). Defaults to the layout of the weights, else `"keras"`.
         input_shape: shape of one frame; height and width may be None.
             Defaults to `(224, 224, 3)`.
         input_tensor: optional Keras tensor `(batch, frames, H, W, 3)` to use as input.
@@ -165,8 +168,10 @@ def ResNetVideo(
     alpha = video.check_video_args(
         num_frames, alpha, temporal_module, input_shape, pooling, include_top
     )
-    from keras_mvf import weights as pretrained
+    from keras_mvf.models import pretrained  # it imports the registry, which imports this
 
+    depth = pretrained.DEPTHS.get(tuple(block_counts))
+    weights = pretrained.release_name(weights, depth, num_frames)
     layout, backbone_weights, torch_backbone_weights = pretrained.resolve_layout(
         layout, weights, backbone_weights
     )
@@ -183,10 +188,9 @@ def ResNetVideo(
         )
     application = None
     if backbone_weights is not None:
-        application_fn = {
-            (3, 4, 6, 3): keras.applications.ResNet50,
-            (3, 4, 23, 3): keras.applications.ResNet101,
-        }.get(tuple(block_counts))
+        application_fn = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101}.get(
+            depth
+        )
         if application_fn is None or base_width != 64:
             raise ValueError(
                 "`backbone_weights` exist only for ResNet-50 and ResNet-101. "
@@ -233,12 +237,32 @@ def ResNetVideo(
     outputs = video.video_head(
         x, num_frames, include_top, pooling, num_classes, dropout, classifier_activation
     )
-    depth = 2 + 3 * sum(block_counts)
-    name = name or f"{video.family(temporal_module, alpha)}_resnet{depth}"
+    layers_deep = 2 + 3 * sum(block_counts)
+    name = name or f"{video.family(temporal_module, alpha)}_resnet{layers_deep}"
     model = keras.Model(inputs, outputs, name=name)
+    video.remember_config(
+        model,
+        str(depth or 50),
+        block_counts=tuple(block_counts),
+        base_width=base_width,
+        stages=tuple(stages),
+        layout=layout,
+        num_classes=num_classes,
+        num_frames=num_frames,
+        alpha=alpha,
+        views=views,
+        share_weights=share_weights,
+        learnable_view_weights=learnable_view_weights,
+        temporal_module=temporal_module,
+        dropout=dropout,
+        include_top=include_top,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        include_preprocessing=include_preprocessing,
+    )
     if application is not None:
         video.copy_application_weights(model, application, flip_input_channels=True)
-    pretrained.load_weights(model, weights, torch_backbone_weights, num_frames=num_frames)
+    pretrained.load_weights(model, weights, torch_backbone_weights)
     return model
 
 

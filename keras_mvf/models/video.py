@@ -152,6 +152,19 @@ def load_application(application_fn, backbone_weights, **kwargs):
         ) from error
 
 
+def remember_config(model, backbone, **kwargs):
+    """Records on `model` the registered name and the constructor arguments that rebuild it.
+
+    `save_preset` writes them to a preset's config.json. The name is the
+    family's registered model for `backbone` (`"50"`, `"101"` or
+    `"_mobilenetv2"`); the arguments, which override its defaults, are every
+    one that shapes the network, with the input shape and name of `model`.
+    """
+    family_name = family(kwargs["temporal_module"], kwargs["alpha"])
+    kwargs.update(input_shape=tuple(model.input_shape[2:]), name=model.name)
+    model.keras_mvf_config = {"model": f"{family_name}{backbone}", "kwargs": kwargs}
+
+
 def family(temporal_module, alpha):
     """The model family a configuration builds: "mvfnet", "tsm" or "c2d"."""
     if temporal_module is None or alpha == 0:

@@ -44,7 +44,11 @@ def register(subparsers):
     )
     train.add_argument("--train", required=True, help="training manifest")
     train.add_argument("--val", default=None, help="validation manifest")
-    train.add_argument("--model", default="mvfnet50", help="a name from `keras-mvf models`")
+    train.add_argument(
+        "--model",
+        default=None,
+        help="a name from `keras-mvf models` (default: the --weights' model, else mvfnet50)",
+    )
     train.add_argument(
         "--recipe",
         default="kinetics400",
@@ -136,8 +140,9 @@ def register(subparsers):
     train.add_argument(
         "--weights",
         default=None,
-        help=".keras or .weights.h5 to fine-tune from, loaded strictly (only a head of "
-        "another class count is re-initialised; a pytorch-layout file builds that layout)",
+        help="what to fine-tune from: a release name (`keras-mvf weights`), a preset directory, "
+        "a .pth, .weights.h5 or .keras file; loaded strictly (only a head of another class "
+        "count is re-initialised) into the architecture the source states",
     )
     train.add_argument("--backbone-weights", default=None, help="'imagenet' or a file")
     train.add_argument(
@@ -167,7 +172,9 @@ def register(subparsers):
     evaluate = subparsers.add_parser(
         "evaluate", help="top-1/top-5/mean class accuracy, predictions CSV, confusion matrix"
     )
-    evaluate.add_argument("model", help="a .keras model")
+    evaluate.add_argument(
+        "model", help="a .keras file, a preset directory or a release name (`keras-mvf weights`)"
+    )
     evaluate.add_argument("--data", required=True, help="manifest to evaluate on")
     evaluate.add_argument(
         "--protocol",
@@ -192,7 +199,9 @@ def register(subparsers):
     features = subparsers.add_parser(
         "extract-features", help="pooled features per video to .npz/.npy"
     )
-    features.add_argument("model", help="a .keras model")
+    features.add_argument(
+        "model", help="a .keras file, a preset directory or a release name (`keras-mvf weights`)"
+    )
     features.add_argument("--data", required=True, help="manifest of the videos")
     features.add_argument("--out", required=True, help="output .npz or .npy")
     features.add_argument("--clips", type=int, default=1, help="clips per video, averaged")
@@ -245,7 +254,7 @@ def run_train(args):
         "steps_per_epoch",
     )
     train(
-        args.model,
+        args.model or (None if args.weights else "mvfnet50"),
         args.train,
         args.val,
         out_dir=args.out,

@@ -11,7 +11,7 @@ import os
 import keras
 import numpy as np
 
-import keras_mvf.layers  # noqa: F401 -- registers the layers the .keras files refer to.
+from keras_mvf.models.pretrained import load_model
 from keras_mvf.utils.progress import progress_verbosity
 
 PROTOCOLS = ("fast", "accurate")
@@ -126,7 +126,8 @@ def evaluate(
     """Evaluates a video classifier on a manifest.
 
     Args:
-        model: a Keras model (clips -> class probabilities) or a `.keras` file.
+        model: a Keras model (clips -> class probabilities), a `.keras` file,
+            a preset directory or a release name.
         data: a manifest file (`keras_mvf.data`).
         protocol: `"fast"` (1 clip x centre crop) or `"accurate"` (10 clips x 3
             crops); `num_clips` / `num_crops` override it. Defaults to `"fast"`.
@@ -135,9 +136,9 @@ def evaluate(
         short_side, crop_size: test resize and crop; the crop defaults to the
             model's input size and the short side to `crop_size * 256 / 224`.
         root: folder the manifest paths are relative to.
-        out_dir: if given, writes `predictions.csv` (per video: true label,
-            top-5 labels and scores), `per_class.csv`, `confusion.png` and
-            `metrics.json` there.
+        out_dir: if given, writes `predictions.csv` (per video: true label
+            and class, top-5 labels, class names (`|`-separated) and scores),
+            `per_class.csv`, `confusion.png` and `metrics.json` there.
         verbose: progress, as `predict_views`.
 
     Returns:
@@ -155,7 +156,7 @@ def evaluate(
     num_clips = num_clips or default_clips
     num_crops = num_crops or default_crops
     if isinstance(model, (str, os.PathLike)):
-        model = keras.models.load_model(model, compile=False)
+        model = load_model(model)[0]
     dataset, manifest = clip_dataset(
         model,
         data,
@@ -224,7 +225,9 @@ def write_reports(out_dir, results, scores, labels, manifest, classes):
     top = np.argsort(-scores, axis=1)[:, :5]
     with open(os.path.join(out_dir, "predictions.csv"), "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["video", "label", "class", "correct", "top5_labels", "top5_scores"])
+        writer.writerow(
+            ["video", "label", "class", "correct", "top5_labels", "top5_classes", "top5_scores"]
+        )
         for entry, label, row, score in zip(manifest.entries, labels, top, scores, strict=True):
             writer.writerow(
                 [
@@ -233,6 +236,7 @@ def write_reports(out_dir, results, scores, labels, manifest, classes):
                     classes[label],
                     int(row[0] == label),
                     " ".join(str(int(i)) for i in row),
+                    "|".join(classes[i] for i in row),
                     " ".join(f"{score[i]:.4f}" for i in row),
                 ]
             )
@@ -316,7 +320,8 @@ def extract_features(
     """Pooled features of every video of a manifest, saved to `.npz` or `.npy`.
 
     Args:
-        model: a Keras model or `.keras` file (see `feature_model`).
+        model: a Keras model, `.keras` file, preset directory or release name
+            (see `feature_model`).
         data: a manifest file.
         out_path: `.npz` (arrays `features`, `labels`, `videos`, `classes`) or
             `.npy` (the features only).
@@ -329,7 +334,7 @@ def extract_features(
     if not str(out_path).endswith((".npz", ".npy")):
         raise ValueError(f"`out_path` must end in .npz or .npy. Received: out_path={out_path}")
     if isinstance(model, (str, os.PathLike)):
-        model = keras.models.load_model(model, compile=False)
+        model = load_model(model)[0]
     dataset, manifest = clip_dataset(
         model,
         data,

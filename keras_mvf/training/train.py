@@ -1,7 +1,6 @@
 """`train()`: the paper's recipes with plain `model.fit`, on any `tf.distribute` strategy."""
 
 import csv
-import functools
 import glob
 import json
 import os
@@ -11,10 +10,9 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_mvf.models.registry import create_model
+from keras_mvf.models import pretrained
 from keras_mvf.training import distribute, optimization, recipes
 from keras_mvf.utils.progress import progress_verbosity
-from keras_mvf.weights import loading
 
 # Recipe values `train()` takes when an argument is left as None.
 RECIPE_KEYS = (
@@ -162,8 +160,10 @@ def train(
     other argument overrides it. The run writes to `out_dir`: `log.csv`,
     `tensorboard/`, `last.weights.h5` and `best.weights.h5` after every epoch,
     `backup/` (the training state: running the same call again after a crash
-    continues from the last finished epoch), and `model.keras` at the end, with
-    the manifest's class names in `model.labels.txt`. A
+    continues from the last finished epoch), and at the end `model.keras` and
+    the result as a preset (`config.json`, `model.weights.h5`, `labels.txt`
+    with the manifest's class names, `metadata.json`, `README.md`; see
+    `keras_mvf.save_preset`), so that `out_dir` is a preset directory. A
     `log.csv` with rows but no backup to resume, an earlier run's, is renamed
     to `log.<date>-<time>.csv` first.
     Every file is written under a temporary name and renamed when complete, in
@@ -171,7 +171,8 @@ def train(
     no epoch's log row or weights; a damaged backup raises `CorruptBackupError`.
 
     Args:
-        model: a name from `keras_mvf.list_models()`, or a callable taking
+        model: a name from `keras_mvf.list_models()`, None for the model
+            `weights` name (a release, preset or `.pth`), or a callable taking
             `num_classes, num_frames, alpha, dropout, input_shape` (and
             `backbone_weights` when given) that returns a Keras model. It is built
             inside the strategy's scope.
@@ -200,10 +201,14 @@ def train(
         weight_decay: coupled L2 weight decay on every trainable variable, as
             PyTorch's SGD applies it (see `keras_mvf.training.optimization`).
         clip_norm: global gradient-norm clipping; 0 turns it off.
-        weights: a `.keras` or `.weights.h5` file to start from (fine-tuning),
-            loaded strictly by `keras_mvf.weights.loading.load_weights_file`:
-            every variable, but a classifier of another class count; a
-            "pytorch"-layout file builds that layout when `layout` is unset.
+        weights: what to start from (fine-tuning): a release name or
+            `"kinetics400"`, a preset directory, a `.pth`, `.weights.h5` or
+            `.keras` file. Loaded strictly by
+            `keras_mvf.models.pretrained.build_model`: the source's
+            architecture (layout, depth, alpha, stages) is built, every
+            variable loads but a classifier of another class count, and an
+            architecture argument that conflicts with the source's is a
+            ValueError naming both.
         backbone_weights: `"imagenet"` or a file, for the 2D backbone.
         model_kwargs: dict of further keyword arguments for the model builder.
         strategy: see `keras_mvf.training.get_strategy`. Defaults to one device.
@@ -275,7 +280,6 @@ def train(
         keras.config.set_dtype_policy(mixed_precision_policy())
     try:
         with strategy.scope():
-            builder = functools.partial(create_model, model) if isinstance(model, str) else model
             build_kwargs = {
                 "num_classes": num_classes,
                 "num_frames": settings["num_frames"],
@@ -285,12 +289,7 @@ def train(
                 **({"backbone_weights": backbone_weights} if backbone_weights else {}),
                 **(model_kwargs or {}),
             }
-            if weights:
-                # A "pytorch"-layout file (a converted release) builds that layout.
-                build_kwargs.update(loading.file_layout_kwargs(weights, build_kwargs.get("layout")))
-            network = builder(**build_kwargs)
-            if weights:
-                print(loading.load_weights_file(network, weights))
+            network = pretrained.build_model(model, weights, **build_kwargs)
             optimization.add_weight_decay(network, settings["weight_decay"])
             optimizer = optimization.make_optimizer(
                 batch_size,
@@ -331,7 +330,18 @@ def train(
             verbose=progress_verbosity() if verbose is None else verbose,
         )
         if chief:
-            _save_model(network, os.path.join(work_dir, "model.keras"), classes)
+            logged = history.history
+            key = "val_accuracy" if logged.get("val_accuracy") else "accuracy"
+            metadata = {
+                "description": f"Trained by keras_mvf with the {recipe} recipe"
+                + (f", from {weights}." if weights else "."),
+                "source": os.fspath(weights) if weights else None,
+                "frames": settings["num_frames"],
+                "frame_interval": settings.get("frame_interval"),
+                "sampling": settings["sampling"],
+                "accuracy": f"{logged[key][-1]:.1%} {key}, last epoch" if logged.get(key) else None,
+            }
+            _save_model(network, work_dir, classes, metadata)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return network, history
@@ -371,16 +381,25 @@ def _copy_from(source):
     return lambda path: shutil.copyfile(source, path)
 
 
-def _save_model(model, path, classes):
-    """Saves `model` to `path` (`.keras`) and, when it has one output per class of the
-    manifest, the class names beside it (`model.labels.txt`, where `predict`, `evaluate`
-    and `export` look for them)."""
-    from keras_mvf.export.common import write_labels
-    from keras_mvf.export.tflite import labels_path
+def _save_model(model, work_dir, classes, metadata):
+    """Saves `model.keras` and the preset files beside it (see `keras_mvf.save_preset`).
 
-    if classes and len(classes) == model.output_shape[-1]:
-        _replace_atomically(labels_path(path), lambda temporary: write_labels(temporary, classes))
-    _replace_atomically(path, model.save)
+    `labels.txt` holds the manifest's class names when the model has one
+    output per class; `predict`, `evaluate` and `export` find them there.
+    """
+    from keras_mvf.utils.files import write_labels
+    from keras_mvf.weights import preset_dir
+
+    labels = classes if classes and len(classes) == model.output_shape[-1] else None
+    config = getattr(model, "keras_mvf_config", None)
+    if config is not None:
+        config = (config["model"], dict(config["kwargs"]))
+        files = preset_dir.writers(model, config, labels, metadata)
+    else:  # a model of the caller's own builder: its labels only
+        files = {preset_dir.LABELS: lambda path: write_labels(path, labels)} if labels else {}
+    for name, write in files.items():
+        _replace_atomically(os.path.join(work_dir, name), write)
+    _replace_atomically(os.path.join(work_dir, "model.keras"), model.save)
 
 
 class _Backup(keras.callbacks.Callback):

@@ -14,6 +14,10 @@ import numpy as np
 
 from keras_mvf.weights.pth import CheckpointError
 
+# Bump when a conversion's files or values change: cached conversions of any other
+# version are rebuilt (the version is part of their cache directory's name).
+CONVERTER_VERSION = 2
+
 # Keys of the release's state dicts start with this; torchvision's carry no prefix.
 RELEASE_PREFIX = "backbone."
 RELEASE_HEAD = "cls_head.new_fc"

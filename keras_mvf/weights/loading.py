@@ -1,11 +1,11 @@
-"""What the model factories call for `weights=` and `backbone_weights=`.
+"""Strict loading of weight files into a model that is already built.
 
-`weights` may be a released checkpoint name (`"kinetics400"` or one of
-`list_weights()`), a `.pth` file of the release, or a Keras `.weights.h5` or
-`.keras` file. Released checkpoints and `.pth` files need `layout="pytorch"`,
-which is chosen for them when `layout` is left as None. Keras files load
-strictly (`load_weights_file`), as `train(weights=...)` loads them too.
-`keras_mvf.models` is imported lazily, because the models import this module.
+`load_weights_file` copies a Keras `.weights.h5` or `.keras` file and
+`load_pth` a PyTorch state dict of the release; both load every variable
+of the model or none, except a classifier of another class count (or one
+the model has not), and return a one-line summary. Which model to build for
+a file is the business of `keras_mvf.models.pretrained`: nothing here
+imports the models.
 """
 
 import contextlib
@@ -17,17 +17,33 @@ import zipfile
 import h5py
 
 from keras_mvf import _compat
-from keras_mvf.weights import convert, presets, pth
+from keras_mvf.weights import convert, pth
 
 PTH_SUFFIXES = (".pth", ".pt", ".pth.tar")
 
 
-def _is_release(weights):
-    return weights in presets.PRESETS or weights in presets.DATASET_ALIASES
-
-
-def _is_pth(weights):
+def is_pth(weights):
+    """Whether `weights` names a PyTorch checkpoint file (by its suffix)."""
     return isinstance(weights, (str, os.PathLike)) and str(weights).endswith(PTH_SUFFIXES)
+
+
+def is_keras_file(weights):
+    """Whether `weights` names a Keras `.weights.h5` or `.keras` file (by its suffix)."""
+    return isinstance(weights, (str, os.PathLike)) and str(weights).endswith(
+        (".weights.h5", ".keras")
+    )
+
+
+def summary(loaded, total, source, new_classes=None, unused_head=False, fresh=0):
+    """`"loaded 320 of 322 variables from NAME; new classifier (101 classes)"`."""
+    text = f"loaded {loaded} of {total} variables from {source}"
+    if new_classes is not None:
+        text += f"; new classifier ({new_classes} classes)"
+    if unused_head:
+        text += "; the source's classifier is not used (the model has no top)"
+    if fresh:
+        text += f"; {fresh} temporal layers as initialised (a 2D backbone)"
+    return text
 
 
 # A `.keras` file is a zip archive that keeps the model's weights in this member,
@@ -66,127 +82,6 @@ def h5_layout(path):
         if variables is None or variables.attrs.get("name") != "conv1_conv":
             return None
         return "keras" if len(variables) == 2 else "pytorch"
-
-
-def weights_layout(weights):
-    """The layout whole-model `weights` need, or None if they fit any."""
-    if weights is None:
-        return None
-    if _is_release(weights) or _is_pth(weights):
-        return "pytorch"
-    if os.path.isfile(weights):
-        return h5_layout(weights)
-    raise ValueError(
-        "`weights` must be None, 'kinetics400', a name from keras_mvf.list_weights(), a "
-        f"released .pth file or a Keras .weights.h5 or .keras file. Received: weights={weights!r}"
-    )
-
-
-def file_layout_kwargs(path, layout=None):
-    """`{"layout": "pytorch"}` to build a model for the "pytorch"-layout file `path`, else {}.
-
-    Keyword arguments for a model builder, left empty when its default fits
-    (builders of models without layouts take no `layout`). A `layout` the
-    caller pinned must be the file's.
-    """
-    needed = h5_layout(path)
-    if layout is not None and needed is not None and layout != needed:
-        raise ValueError(
-            f"{path} holds a model in layout={needed!r}. Received: layout={layout!r}; "
-            "leave `layout` unset to build the file's layout."
-        )
-    return {"layout": needed} if layout is None and needed == "pytorch" else {}
-
-
-def resolve_layout(layout, weights, backbone_weights):
-    """Picks the ResNet layout and splits `backbone_weights` by who loads them.
-
-    Whole-model `weights` win over `backbone_weights` (the factories default
-    the latter to "imagenet", Keras Applications' weights, which fit only the
-    "keras" layout). The release's torchvision ImageNet ResNets
-    (`"resnet50_imagenet"`, `"resnet101_imagenet"` or a `.pth` file) need the
-    "pytorch" layout and are loaded by `load_weights`.
-
-    Returns:
-        `(layout, keras_backbone_weights, torch_backbone_weights)`: the first
-        go to Keras Applications, the second to `load_weights`.
-    """
-    needed = weights_layout(weights)
-    if weights is not None:
-        backbone_weights = None
-    elif _is_pth(backbone_weights) or presets.is_backbone(backbone_weights):
-        needed = "pytorch"
-    if layout is None:
-        layout = needed or "keras"
-    elif needed is not None and layout != needed:
-        raise ValueError(
-            f"These weights need layout={needed!r}. Received: layout={layout!r}, "
-            f"weights={weights!r}, backbone_weights={backbone_weights!r}"
-        )
-    if layout == "pytorch" and backbone_weights not in (None, "imagenet"):
-        return layout, None, backbone_weights
-    return layout, backbone_weights, None
-
-
-def _depth(model):
-    blocks = sum(
-        1
-        for layer in model.layers
-        if layer.name.startswith("conv4_block") and layer.name.endswith("_1_conv")
-    )
-    return {6: 50, 23: 101}.get(blocks)
-
-
-def converted_preset(name):
-    """Path of the Keras conversion of a released checkpoint; downloads and converts once."""
-    path = presets.converted_path(name)
-    if os.path.isfile(path):
-        return path
-    info = presets.PRESETS[name]
-    if info["num_frames"] is None:
-        raise ValueError(
-            f"{name} is an ImageNet backbone: pass it as backbone_weights. "
-            f"Received: weights={name!r}"
-        )
-    checkpoint = presets.download_checkpoint(name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.partial.weights.h5"
-    convert_checkpoint(checkpoint, partial, num_frames=info["num_frames"])
-    os.replace(partial, path)
-    return path
-
-
-def convert_checkpoint(checkpoint, output, model_name=None, num_frames=8, input_shape=None):
-    """Converts a released `.pth` into a Keras `.weights.h5` file.
-
-    Args:
-        checkpoint: path of the `.pth` file.
-        output: path of the `.weights.h5` file to write.
-        model_name: registered model name (`"mvfnet50"`, `"c2d101"`, ...);
-            None infers depth, alpha, stages and classes from the checkpoint.
-        num_frames: frames per clip of the model built for the conversion. The
-            weights do not depend on it. Defaults to `8`.
-        input_shape: frame shape of that model. Defaults to any size.
-
-    Returns:
-        The Keras model holding the converted weights.
-    """
-    from keras_mvf.models import registry, resnet
-
-    state_dict = pth.read_state_dict(checkpoint)
-    inferred = convert.infer_model_kwargs(state_dict)
-    common = {
-        "num_frames": num_frames,
-        "layout": "pytorch",
-        "input_shape": input_shape or (None, None, 3),
-    }
-    if model_name is None:
-        model = resnet.ResNetVideo(**inferred, **common)
-    else:
-        model = registry.create_model(model_name, num_classes=inferred["num_classes"], **common)
-    convert.load_state_dict(model, state_dict)
-    model.save_weights(str(output))
-    return model
 
 
 def _variables(file):
@@ -242,7 +137,7 @@ def _mismatches(wanted, given, skipped):
     return problems
 
 
-def load_weights_file(model, path):
+def load_weights_file(model, path, name=None):
     """Loads every variable of `model` from a `.weights.h5` or `.keras` file, or none.
 
     The file must hold a model built the same way (architecture, depth, alpha,
@@ -252,8 +147,8 @@ def load_weights_file(model, path):
     Anything else that differs raises a ValueError, before any variable is set.
 
     Returns:
-        A one-line summary, e.g. `"loaded 328 of 330 variables from
-        k400.weights.h5; new classifier (101 classes)"`.
+        A one-line summary (see `summary`) naming the source `name`, by
+        default the file's name.
     """
     path = os.fspath(path)
     with tempfile.TemporaryDirectory() as directory:
@@ -275,54 +170,35 @@ def load_weights_file(model, path):
                     "alpha, stages and layout); only the class count may differ."
                 )
             loaded = [name for name in wanted if name not in skipped]
-            for name in loaded:
-                target[name][...] = given[name][...]
+            for key in loaded:
+                target[key][...] = given[key][...]
         model.load_weights(own)
-    summary = f"loaded {len(loaded)} of {len(wanted)} variables from {os.path.basename(path)}"
-    if head and skipped:
-        summary += f"; new classifier ({next(iter(head.values()))[-1]} classes)"
-    elif skipped:
-        summary += "; the file's classifier is not used (the model has no top)"
-    return summary
+    new_classes = next(iter(head.values()))[-1] if head and skipped else None
+    return summary(
+        len(loaded),
+        len(wanted),
+        name or os.path.basename(path),
+        new_classes=new_classes,
+        unused_head=bool(skipped) and not head,
+    )
 
 
-def load_weights(model, weights, torch_backbone_weights=None, num_frames=None):
-    """Loads whole-model `weights` or "pytorch"-layout backbone weights into a new model.
+def load_pth(model, path, name=None):
+    """Loads a release or torchvision `.pth` into a `layout="pytorch"` ResNet video model.
 
-    Args:
-        model: the model a factory just built.
-        weights: None, "kinetics400", a name from `list_weights()`, a `.pth`
-            file or a `.weights.h5` or `.keras` file.
-        torch_backbone_weights: None, `"resnet50_imagenet"`,
-            `"resnet101_imagenet"` or a torchvision-layout `.pth` file.
-        num_frames: the model's frames per clip (chooses the "kinetics400" file).
+    Strict as `convert.load_state_dict`; returns a one-line summary (see `summary`).
     """
-    if weights is None and torch_backbone_weights is None:
-        return
-    weights_layout(weights)  # validates `weights`
-    if weights is None:
-        name = torch_backbone_weights
-        if presets.is_backbone(name):
-            path = presets.download_checkpoint(name)
-        elif _is_pth(name):
-            path = name
-        else:
-            raise ValueError(
-                "`backbone_weights` for layout='pytorch' must be 'resnet50_imagenet', "
-                "'resnet101_imagenet' or a torchvision-layout .pth file. "
-                f"Received: backbone_weights={torch_backbone_weights!r}"
-            )
-        convert.load_state_dict(model, pth.read_state_dict(path))
-        return
-    if _is_release(weights):
-        depth = _depth(model)
-        if depth is None:
-            raise ValueError(
-                "Released checkpoints exist for MVFNet ResNet-50 and ResNet-101 only. "
-                f"Received: weights={weights!r} for model {model.name!r}"
-            )
-        weights = converted_preset(presets.resolve_preset(weights, depth, num_frames))
-    if _is_pth(weights):
-        convert.load_state_dict(model, pth.read_state_dict(weights))
-    else:
-        load_weights_file(model, weights)
+    state = pth.read_state_dict(path)
+    fresh = convert.load_state_dict(model, state)
+    total = len(model.weights)
+    kept = sum(len(model.get_layer(layer).weights) for layer in fresh)
+    has_top = any(layer.name == "predictions" for layer in model.layers)
+    head = any(key.endswith("fc.weight") for key in state)  # the release's or torchvision's
+    return summary(
+        total - kept,
+        total,
+        name or os.path.basename(os.fspath(path)),
+        new_classes=model.get_layer("predictions").units if "predictions" in fresh else None,
+        unused_head=head and not has_top,
+        fresh=len([layer for layer in fresh if layer != "predictions"]),
+    )

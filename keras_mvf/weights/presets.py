@@ -1,4 +1,8 @@
-"""The released checkpoints: metadata, downloads into the Keras cache, Kinetics-400 labels."""
+"""The released checkpoint files: where they are, what they hold, downloads into the cache.
+
+The architecture each one needs is the model registry's
+(`keras_mvf.models.registry.PRETRAINED`); this module only fetches files.
+"""
 
 import hashlib
 import importlib.resources
@@ -34,12 +38,9 @@ def _kinetics(depth, frames, interval, top1):
         "file": f"v0.2/R{depth}_{frames}x{interval}.pth",
         # Not known here: no file could be downloaded when this registry was written.
         "sha256": None,
-        "model": f"mvfnet{depth}",
-        "depth": depth,
         "num_frames": frames,
         "frame_interval": interval,
-        "num_classes": 400,
-        "alpha": 0.125,
+        "dataset": "Kinetics-400",
         "top1": top1,
         "description": (
             f"MVFNet ResNet-{depth}, alpha 1/8 in res4-5, Kinetics-400, "
@@ -53,12 +54,9 @@ def _imagenet(depth):
         **_RELEASE,
         "file": f"v0.1/resnet{depth}.pth",
         "sha256": None,
-        "model": f"resnet{depth} backbone",
-        "depth": depth,
         "num_frames": None,
         "frame_interval": None,
-        "num_classes": 1000,
-        "alpha": None,
+        "dataset": "ImageNet",
         "top1": None,
         "description": (
             f"torchvision-layout ImageNet ResNet-{depth} the Kinetics models were trained "
@@ -83,9 +81,6 @@ PRESETS = {
     "resnet101_imagenet": _imagenet(101),
 }
 
-# `weights="kinetics400"` picks the release for the model's depth and frame count.
-DATASET_ALIASES = ("kinetics400",)
-
 
 def list_weights():
     """Names of the released checkpoints, for `weights=` / `backbone_weights=`, sorted."""
@@ -106,27 +101,6 @@ def is_backbone(name):
     return name in PRESETS and PRESETS[name]["num_frames"] is None
 
 
-def resolve_preset(weights, depth, num_frames):
-    """The preset meant by `weights` (a preset name or "kinetics400") for a ResNet model."""
-    if weights in PRESETS:
-        return weights
-    candidates = [
-        name
-        for name, info in PRESETS.items()
-        if info["model"] == f"mvfnet{depth}" and info["num_frames"] == num_frames
-    ]
-    if len(candidates) != 1:
-        released = [name for name, info in PRESETS.items() if info["model"] == f"mvfnet{depth}"]
-        raise ValueError(
-            f"No Kinetics-400 release of MVFNet ResNet-{depth} for {num_frames} frames; the "
-            f"releases are {released or 'for ResNet-50 and ResNet-101 only'}. The weights fit "
-            "any frame count: name one explicitly, e.g. weights="
-            f"{(released or ['mvfnet50_k400_8x8'])[0]!r}. Received: weights={weights!r}, "
-            f"num_frames={num_frames}"
-        )
-    return candidates[0]
-
-
 def checkpoint_url(name):
     base = os.environ.get(BASE_URL_ENV) or RELEASE_URL
     return base.rstrip("/") + "/" + PRESETS[name]["file"]
@@ -138,9 +112,13 @@ def cache_root():
     return os.path.join(os.path.expanduser(root), CACHE_SUBDIR)
 
 
-def converted_path(name):
-    """Path of the cached Keras conversion of preset `name` (may not exist yet)."""
-    return os.path.join(cache_root(), f"{name}.weights.h5")
+def converted_dir(name, version):
+    """Cache directory of release `name` converted by converter `version` (may not exist yet).
+
+    The version is part of the name, so that a conversion made by another
+    version of the converter is never taken for this one's.
+    """
+    return os.path.join(cache_root(), "presets", f"{name}.converter-{version}")
 
 
 def sha256_of(path):
@@ -218,8 +196,9 @@ def download_checkpoint(name):
     partial = os.path.join(cache_root(), f".{filename}.{secrets.token_hex(4)}.partial")
     elsewhere = (
         f"Without network, download {filename} elsewhere, then either pass its path "
-        f"(weights='/path/{filename}') or convert it once: `keras-mvf convert /path/{filename} "
-        f"{name}.weights.h5` and pass weights='{name}.weights.h5'."
+        f"(weights='/path/{filename}') or convert it once into a preset directory: "
+        f"`keras-mvf convert /path/{filename} {name}/` and pass its path, "
+        f"keras_mvf.from_preset('{name}/')."
     )
     try:
         try:

@@ -239,6 +239,7 @@ def test_export_rejects_inconsistent_flags(argv, message, trained, tmp_path, cap
 
 def test_predict_rejects_unknown_model_format(files, capsys):
     assert main(["predict", files["red"], "--model", files["labels"]]) == 2
-    assert "Expected a .keras file, a SavedModel directory or a .tflite file" in (
-        capsys.readouterr().err
+    assert (
+        "Expected a .keras file, a preset directory or release name, a SavedModel directory or "
+        "a .tflite file" in capsys.readouterr().err
     )

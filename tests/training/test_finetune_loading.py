@@ -1,12 +1,13 @@
-"""Fine-tuning loads a `.weights.h5` or `.keras` file strictly: every variable but a new head."""
+"""Keras weight files load strictly: every variable but a new head, in the file's layout."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_mvf
+from keras_mvf.models.pretrained import source_config
 from keras_mvf.training import train
-from keras_mvf.weights.loading import file_layout_kwargs, load_weights_file
+from keras_mvf.weights.loading import load_weights_file
 
 TINY = {"block_counts": (1, 1, 1, 1), "base_width": 8, "num_frames": 4, "input_shape": (32, 32, 3)}
 
@@ -50,25 +51,29 @@ def test_new_class_count_keeps_every_other_variable(tmp_path, name):
     )
 
 
-def test_pytorch_layout_file_builds_that_layout_and_loads_everything(tmp_path):
-    path = tmp_path / "converted.weights.h5"
+@pytest.mark.parametrize("name", ["converted.weights.h5", "converted.keras"])
+def test_pytorch_layout_file_builds_that_layout_and_loads_everything(tmp_path, name, capsys):
+    path = tmp_path / name
     source = _source(path, layout="pytorch")
-    kwargs = file_layout_kwargs(path)
-    assert kwargs == {"layout": "pytorch"}
-    model = _tiny(**kwargs)
-    summary = load_weights_file(model, path)
+    assert source_config(path) == (None, {"layout": "pytorch"}, name)
+    model = _tiny(weights=str(path))  # the factory picks the file's layout
     assert not model.get_layer("conv1_conv").use_bias
     for key, value in _values(model).items():
         np.testing.assert_array_equal(value, source[key])
-    assert summary == f"loaded {len(source)} of {len(source)} variables from converted.weights.h5"
-    # A "keras"-layout file, or a model without layouts, keeps the builder's default.
+    expected = f"loaded {len(source)} of {len(source)} variables from {name}"
+    assert capsys.readouterr().err == expected + "\n"
+    with pytest.raises(ValueError, match="need layout='pytorch'. Received: layout='keras'"):
+        _tiny(weights=str(path), layout="keras")  # a pinned other layout is refused
+
+
+def test_files_without_the_pytorch_layout_state_their_layout_or_none(tmp_path):
     _source(tmp_path / "keras.weights.h5")
-    assert file_layout_kwargs(tmp_path / "keras.weights.h5") == {}
+    assert source_config(tmp_path / "keras.weights.h5")[1] == {"layout": "keras"}
     mobilenet = keras_mvf.MobileNetV2Video(
         num_frames=4, input_shape=(32, 32, 3), width_multiplier=0.35, backbone_weights=None
     )
     mobilenet.save_weights(tmp_path / "mobilenet.weights.h5")
-    assert file_layout_kwargs(tmp_path / "mobilenet.weights.h5") == {}
+    assert source_config(tmp_path / "mobilenet.weights.h5")[1] == {}
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,7 @@ def test_train_builds_the_files_layout_or_refuses_a_pinned_other(tmp_path, capsy
     model, _ = _train(tmp_path, path)
     assert not model.get_layer("conv1_conv").use_bias
     expected = f"loaded {len(source) - 2} of {len(source)} variables from k400.weights.h5"
-    assert f"{expected}; new classifier (3 classes)" in capsys.readouterr().out
+    assert f"{expected}; new classifier (3 classes)" in capsys.readouterr().err
     # The run's model.keras (with its optimizer's state) is a source as well.
     summary = load_weights_file(_tiny(layout="pytorch"), tmp_path / "run" / "model.keras")
     assert summary.endswith("from model.keras; new classifier (5 classes)")

@@ -1,5 +1,7 @@
 """`keras-mvf weights` and `keras-mvf convert`, run as real subprocesses."""
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -41,11 +43,25 @@ def test_convert_infers_the_architecture(tmp_path):
     net = ref.randomize(ref.MVFNet(blocks, frames, num_classes=6, width=8), seed=3)
     checkpoint = tmp_path / f"R_tiny_{frames}x16.pth"
     torch.save({"meta": {}, "state_dict": net.state_dict()}, checkpoint)
-    output = tmp_path / "tiny.weights.h5"
+    output = tmp_path / "tiny"
 
     result = _keras_mvf("convert", str(checkpoint), str(output))
     assert result.returncode == 0, result.stderr
     assert f"{frames} frames" in result.stdout  # frame count read from the file name
+    # A preset directory: what to build, the weights, and where they come from.
+    assert sorted(os.listdir(output)) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
+    metadata = json.loads((output / "metadata.json").read_text())
+    assert metadata["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert metadata["frames"] == frames and metadata["frame_interval"] == 16
+    config = json.loads((output / "config.json").read_text())
+    assert config["model"] == "mvfnet50"
+    assert config["kwargs"]["block_counts"] == list(blocks)
+    assert config["kwargs"]["num_classes"] == 6 and config["kwargs"]["num_frames"] == frames
 
     keras.utils.set_random_seed(0)
     model = keras_mvf.ResNetVideo(
@@ -65,7 +81,8 @@ def test_convert_infers_the_architecture(tmp_path):
 
 
 def test_convert_errors(tmp_path, capsys):
-    assert cli.main(["convert", str(tmp_path / "missing.pth"), "out.weights.h5"]) == 2
+    assert cli.main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "out")]) == 2
     assert "No such checkpoint file" in capsys.readouterr().err
-    assert cli.main(["convert", "R50_8x8.pth", "out.h5"]) == 2
-    assert "Received: output='out.h5'" in capsys.readouterr().err
+    assert cli.main(["convert", "R50_8x8.pth", "out.weights.h5"]) == 2
+    assert "a preset directory" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

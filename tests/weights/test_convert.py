@@ -9,7 +9,8 @@ import torch
 
 import keras_mvf
 from keras_mvf import cli
-from keras_mvf.weights import convert_checkpoint, infer_model_kwargs, load_state_dict
+from keras_mvf.models.pretrained import convert_checkpoint
+from keras_mvf.weights import infer_model_kwargs, load_state_dict
 from keras_mvf.weights.loading import h5_layout
 from keras_mvf.weights.pth import CheckpointError
 from tests import torch_reference as ref
@@ -62,9 +63,9 @@ def test_pth_weights_match_pytorch(tiny, tmp_path, zip_format):
 
 def test_converted_h5_fresh_head_and_headless(tiny, tmp_path):
     net, clips, logits = tiny
-    output = str(tmp_path / "tiny.weights.h5")
+    output = str(tmp_path / "tiny")  # a preset directory
     convert_checkpoint(_save(net, tmp_path / "tiny.pth"), output)
-    assert h5_layout(output) == "pytorch"
+    assert h5_layout(tmp_path / "tiny" / "model.weights.h5") == "pytorch"
     _assert_close(np.asarray(_tiny_keras(weights=output)(clips, training=False)), logits)
 
     # Another number of classes: a fresh classifier, as initialised without weights.
@@ -263,7 +264,7 @@ def _cli_convert(checkpoint, output, capsys):
 def test_convert_refuses_bad_checkpoints_with_one_line(tiny, tmp_path, capsys):
     extra = {**tiny[0].state_dict(), "backbone.layer3.399.conv1.weight": torch.zeros(1, 1, 1, 1)}
     torch.save({"state_dict": extra}, tmp_path / "deep.pth")
-    output = tmp_path / "deep.weights.h5"
+    output = tmp_path / "deep"  # a preset directory
     code, lines = _cli_convert(tmp_path / "deep.pth", output, capsys)
     assert code == 2 and len(lines) == 1
     assert "unexpected tensor 'backbone.layer3.399.conv1.weight'" in lines[0]

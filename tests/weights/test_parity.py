@@ -1,12 +1,15 @@
 """Full-size numerical identity with the independent PyTorch network (ResNet-50/101, 4/8 frames,
 224/256 px), each case through another way of getting the weights into Keras."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 import keras_mvf
-from keras_mvf.weights import convert_checkpoint, presets
+from keras_mvf.models.pretrained import convert_checkpoint
+from keras_mvf.weights import convert, presets
 from tests import torch_reference as ref
 
 pytestmark = pytest.mark.large
@@ -45,8 +48,8 @@ def _compare(model, net, frames, size, seed):
     assert error <= 1e-4 * np.abs(want).max(), (error, np.abs(want).max())
 
 
-def test_resnet50_4_frames_224_downloaded_release(
-    checkpoints, file_server, weights_cache, monkeypatch
+def test_resnet50_4_frames_224_from_preset_of_a_downloaded_release(
+    checkpoints, file_server, weights_cache, monkeypatch, capsys
 ):
     net, zipped, _ = checkpoints(50)
     root, base_url, stop = file_server
@@ -55,13 +58,26 @@ def test_resnet50_4_frames_224_downloaded_release(
     served.parent.mkdir(parents=True)
     served.write_bytes(zipped.read_bytes())
 
-    model = keras_mvf.MVFNet50(weights="kinetics400", num_frames=4, classifier_activation=None)
-    assert (weights_cache / "keras_mvf" / "mvfnet50_k400_4x16.weights.h5").is_file()
+    model = keras_mvf.from_preset("mvfnet50_k400_4x16", classifier_activation=None)
+    cached = weights_cache / "keras_mvf" / "presets"
+    assert os.listdir(cached) == [f"mvfnet50_k400_4x16.converter-{convert.CONVERTER_VERSION}"]
+    total = len(model.weights)
+    assert (
+        f"loaded {total} of {total} variables from mvfnet50_k400_4x16\n" in capsys.readouterr().err
+    )
     _compare(model, net, 4, 224, seed=0)
 
     stop()  # converted once: later models come from the cache, offline
     tuned = keras_mvf.MVFNet50(weights="kinetics400", num_frames=4, num_classes=101)
     assert tuned.output_shape == (None, 101)
+    assert capsys.readouterr().err.endswith(
+        f"loaded {total - 2} of {total} variables from mvfnet50_k400_4x16; "
+        "new classifier (101 classes)\n"
+    )
+    # Fine-tuning keeps every backbone variable bit-identical.
+    for before, after in zip(model.weights, tuned.weights, strict=True):
+        if not before.path.startswith("predictions/"):
+            np.testing.assert_array_equal(before.numpy(), after.numpy())
     np.testing.assert_array_equal(
         tuned.get_layer("conv5_block3_mvf").bn.moving_variance.numpy(),
         net.backbone.layer4[2].conv1.bn.running_var.numpy(),
@@ -84,10 +100,10 @@ def test_resnet101_4_frames_256_legacy_pth(checkpoints):
     _compare(model, net, 4, 256, seed=2)
 
 
-def test_resnet101_8_frames_224_converted_h5(checkpoints, tmp_path):
+def test_resnet101_8_frames_224_converted_preset(checkpoints, tmp_path):
     net, zipped, _ = checkpoints(101)
-    output = tmp_path / "mvfnet101_k400_8x8.weights.h5"
-    convert_checkpoint(zipped, output, model_name="mvfnet101")
+    output = tmp_path / "mvfnet101_k400_8x8"
+    convert_checkpoint(zipped, output, model="mvfnet101")
     model = keras_mvf.MVFNet101(weights=str(output), num_frames=8, classifier_activation=None)
     _compare(model, net, 8, 224, seed=3)
 

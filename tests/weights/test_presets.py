@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import keras_mvf
+from keras_mvf.models import registry
+from keras_mvf.models.pretrained import release_name
 from keras_mvf.weights import decode_predictions, kinetics400_classes, presets, weights_info
 
 README = pathlib.Path(__file__).parents[2] / "weights" / "README.md"
@@ -33,11 +35,21 @@ def test_registry_is_documented():
 
 
 def test_kinetics_alias_picks_depth_and_frames():
-    assert presets.resolve_preset("kinetics400", 50, 8) == "mvfnet50_k400_8x8"
-    assert presets.resolve_preset("kinetics400", 101, 16) == "mvfnet101_k400_16x4"
-    assert presets.resolve_preset("mvfnet50_k400_4x16", 50, 12) == "mvfnet50_k400_4x16"
+    assert release_name("kinetics400", 50, 8) == "mvfnet50_k400_8x8"
+    assert release_name("kinetics400", 101, 16) == "mvfnet101_k400_16x4"
+    assert release_name("mvfnet50_k400_4x16", 50, 12) == "mvfnet50_k400_4x16"
     with pytest.raises(ValueError, match="for 12 frames.*weights='mvfnet50_k400_4x16'"):
-        presets.resolve_preset("kinetics400", 50, 12)
+        release_name("kinetics400", 50, 12)
+    with pytest.raises(ValueError, match="MVFNet ResNet-50 and ResNet-101 only"):
+        release_name("kinetics400", None, 8)
+
+
+def test_every_video_release_has_its_architecture_in_the_model_registry():
+    videos = {name for name in presets.PRESETS if not presets.is_backbone(name)}
+    assert set(registry.PRETRAINED) == videos
+    for name, (model, kwargs) in registry.PRETRAINED.items():
+        assert model in registry.MODELS
+        assert kwargs["num_frames"] == presets.PRESETS[name]["num_frames"]
     with pytest.raises(ValueError, match="Received: name='nope'"):
         weights_info("nope")
 
@@ -101,4 +113,4 @@ def test_offline_error_names_url_and_conversion(weights_cache, monkeypatch):
     url = f"http://127.0.0.1:{port}/v0.2/R101_8x8.pth"
     with pytest.raises(RuntimeError, match=re.escape(url)) as error:
         presets.download_checkpoint("mvfnet101_k400_8x8")
-    assert "keras-mvf convert /path/R101_8x8.pth mvfnet101_k400_8x8.weights.h5" in str(error.value)
+    assert "keras-mvf convert /path/R101_8x8.pth mvfnet101_k400_8x8/" in str(error.value)
