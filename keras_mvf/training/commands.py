@@ -42,8 +42,14 @@ def register(subparsers):
         description="Train a video model; flags left out take the recipe's values. Running "
         "the same command again after a crash resumes from the last finished epoch.",
     )
-    train.add_argument("--train", required=True, help="training manifest")
-    train.add_argument("--val", default=None, help="validation manifest")
+    train.add_argument(
+        "--train",
+        required=True,
+        help="training manifest, or packed TFRecords: a folder, a glob, or a URI (gs://...)",
+    )
+    train.add_argument(
+        "--val", default=None, help="validation manifest or packed TFRecords, like --train"
+    )
     train.add_argument("--model", default="mvfnet50", help="a name from `keras-mvf models`")
     train.add_argument(
         "--recipe",
@@ -58,6 +64,13 @@ def register(subparsers):
         type=int,
         default=None,
         help="batches per epoch (default: one pass over the training videos)",
+    )
+    train.add_argument(
+        "--data-service",
+        default=None,
+        metavar="ADDRESS",
+        help="tf.data service dispatcher (grpc://HOST:PORT, see `keras-mvf data serve`) "
+        "whose workers decode the TFRecords (default: decode here)",
     )
     train.add_argument(
         "--frames", dest="num_frames", type=int, default=None, help="frames per clip" + RECIPE
@@ -243,6 +256,7 @@ def run_train(args):
         "seed",
         "batch_size",
         "steps_per_epoch",
+        "data_service",
     )
     train(
         args.model,
