@@ -312,7 +312,7 @@ def build_dataset(
             dataset keeps one element per entry and a known cardinality (no
             "ran out of data" warning in `fit`'s validation). TFRecords hold
             only videos that decoded when packed, and their records are
-            checksummed: a damaged one raises whatever this is.
+            checksummed: a damaged record raises an error whatever this is.
         skipped: a `SkippedVideos` to count into; a new one by default. Either
             way it is the returned dataset's `skipped_videos` attribute.
         short_video: `"wrap"` or `"last"` for dense clips longer than the video.

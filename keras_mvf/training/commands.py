@@ -199,6 +199,13 @@ def register(subparsers):
         help="crops per clip (default: the protocol's)",
     )
     evaluate.add_argument("--out", default=None, help="folder for CSVs, confusion.png, metrics")
+    evaluate.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored"),
+        help="default (one device) or mirrored (each batch split among the local GPUs, or "
+        "the logical CPUs)",
+    )
     _add_data_flags(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -290,6 +297,7 @@ def run_evaluate(args):
         num_clips=args.clips,
         num_crops=args.crops,
         out_dir=args.out,
+        strategy=None if args.strategy == "default" else args.strategy,
         **_data_kwargs(args),
     )
     print(

@@ -125,12 +125,14 @@ def test_label_swap_follows_the_flip(tmp_path):
     )
     entries, _ = index_annotations(annotations, str(tmp_path), template="{:d}.png")
     path = write_manifest(str(tmp_path / "m.jsonl"), entries * 40, ["left", "right"], str(tmp_path))
-    dataset = build_dataset(path, True, batch_size=40, label_swap={0: 1}, seed=1, **SMALL)
-    clips, labels = collect(dataset)
-    left, right = clips[:, 0, :, 0].mean(axis=(1, 2)), clips[:, 0, :, -1].mean(axis=(1, 2))
-    clear = np.abs(left - right) > 200
-    assert clear.sum() > 5
-    np.testing.assert_array_equal(labels[clear], (left > right)[clear].astype(np.int32))
+    pack_tfrecords(load_manifest(path), str(tmp_path / "packed"), 1, short_side=None)
+    for source in (path, str(tmp_path / "packed")):  # the video path and the in-graph one
+        dataset = build_dataset(source, True, batch_size=40, label_swap={0: 1}, seed=1, **SMALL)
+        clips, labels = collect(dataset)
+        left, right = clips[:, 0, :, 0].mean(axis=(1, 2)), clips[:, 0, :, -1].mean(axis=(1, 2))
+        clear = np.abs(left - right) > 200
+        assert clear.sum() > 5
+        np.testing.assert_array_equal(labels[clear], (left > right)[clear].astype(np.int32))
 
 
 def test_tfrecord_pack_reads_like_the_videos(manifest_path, tmp_path):
