@@ -107,6 +107,23 @@ def test_evaluation_picks_the_video_paths_frames_and_boxes(short_video):
             )
 
 
+def test_training_boxes_stay_inside_the_frame_with_the_video_paths_sizes():
+    rng = np.random.default_rng(0)
+    for seed in range(40):
+        height, width = (int(side) for side in rng.integers(8, 400, 2))
+        sides = tf.constant(height, tf.int64), tf.constant(width, tf.int64)
+        boxes = {
+            "random_resized": ingraph.random_resized_crop_box(*sides, [seed, 1]),
+            "multi_scale": ingraph.multi_scale_crop_box(*sides, [seed, 2]),
+        }
+        for name, box in boxes.items():
+            y, x, h, w = (int(value) for value in box)
+            assert 0 <= y and y + h <= height and 0 <= x and x + w <= width and h * w > 0, name
+        sizes = [max(int(min(height, width) * s), 1) for s in (1.0, 0.875, 0.75, 0.66)]
+        pairs = {(a, b) for i, a in enumerate(sizes) for j, b in enumerate(sizes) if abs(i - j) < 2}
+        assert tuple(int(v) for v in boxes["multi_scale"][2:]) in pairs
+
+
 def _coded_video(path, frames=24, height=48, width=64):
     """Frames whose pixels tell their place: red the column, green the row, blue the frame."""
     video = np.empty((frames, height, width, 3), np.uint8)
