@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_mvf.cli import main
 from keras_mvf.data import (
     VideoEntry,
     build_dataset,
@@ -64,14 +65,17 @@ def test_the_index_gives_record_counts_and_a_known_cardinality(
     assert labels[0].isdisjoint(labels[1]) and labels[0] | labels[1] == set(range(6))
 
 
-def test_hosts_pack_disjoint_shares_and_a_repack_replaces_the_set(manifest_path, tmp_path):
+def test_hosts_pack_disjoint_shares_and_a_repack_replaces_the_set(manifest_path, tmp_path, capsys):
     manifest, folder = load_manifest(manifest_path), str(tmp_path)
     pack_tfrecords(manifest, folder, num_shards=4, short_side=16)
     host0, _ = pack_tfrecords(manifest, folder, 4, short_side=16, num_hosts=2, host_index=0)
     with pytest.raises(ValueError, match="index of the set clips is incomplete"):
         build_dataset(folder, False, **SMALL)
-    host1, _ = pack_tfrecords(manifest, folder, 4, short_side=16, num_hosts=2, host_index=1)
-    assert sorted(host0 + host1) == tfrecord_files(folder) and not set(host0) & set(host1)
+    argv = ["data", "pack", "--manifest", manifest_path, "--output-dir", folder, "--shards", "4"]
+    assert main([*argv, "--short-side", "16", "--num-hosts", "2", "--host-index", "1"]) == 0
+    assert "Packed 3 videos into 2 shards (host 1 of 2)" in capsys.readouterr().out
+    host1 = [os.path.join(folder, f"clips-0000{s}-of-00004.tfrecord") for s in (1, 3)]
+    assert sorted(host0 + host1) == tfrecord_files(folder)
     shares = [
         collect(build_dataset(os.path.join(folder, pattern), False, batch_size=6, **SMALL))[1]
         for pattern in ("clips-0000[02]-of-00004.tfrecord", "clips-0000[13]-of-00004.tfrecord")
