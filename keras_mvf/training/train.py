@@ -195,7 +195,7 @@ def train(
         val_data: like `train_data`, evaluated after every epoch; optional.
         out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
-        num_classes: int; read from the manifest when None.
+        num_classes: int; read from the manifest (or the shards' index) when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
         steps_per_epoch: int, batches per epoch, drawn from the repeated data.
             Defaults to one pass over the training videos (needed only for
