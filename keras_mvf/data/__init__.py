@@ -1,4 +1,4 @@
-"""Video data: decoding, annotation indexes, sampling, transforms and `tf.data` input."""
+"""Video data: decoding, annotation indexes, sampling, transforms, `tf.data` input, TFRecords."""
 
 from keras_mvf._lazy import lazy_exports
 
