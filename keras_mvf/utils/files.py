@@ -35,10 +35,6 @@ def open_file(path, mode="r"):
     return _gfile().GFile(path, mode)
 
 
-def exists(path):
-    return _gfile().exists(os.fspath(path))
-
-
 def isdir(path):
     return _gfile().isdir(os.fspath(path))
 
