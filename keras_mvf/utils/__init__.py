@@ -1,4 +1,4 @@
-"""Utilities: FLOPs and parameter counts."""
+"""Utilities: FLOPs and parameter counts; `files`, paths on any filesystem TensorFlow reaches."""
 
 from keras_mvf.utils.flops import count_flops, count_params
 
