@@ -14,7 +14,9 @@ a random resized crop to 224 and a flip, decoded by:
 - naive: a full decode with OpenCV, then the wanted frames;
 
 and the whole `build_dataset` pipeline (dense 8x8, parallel map over all
-cores, the default decoder). Every figure is the median over `repeats`
+cores): on the videos with the default decoder, and on TFRecords packed
+from the H.264 GOP 250 video (`keras-mvf data pack` defaults: JPEG quality
+90), decoded and augmented in TensorFlow ops. Every figure is the median over `repeats`
 timings taken in interleaved rounds, so that load from other processes hits
 all of them alike. `measure()` returns the rows (the benchmark suite uses
 it); `main()` prints them. Run: `python -m keras_mvf.benchmark.data`.
@@ -71,12 +73,22 @@ DECODERS = {
 }
 
 
-def _pipeline_rate(path, batches, seed):
-    from keras_mvf.data import VideoEntry, build_dataset
+# The codec label of the packed TFRecords' rows.
+TFRECORD = "TFRecord (JPEG 90)"
+
+
+def _manifest(path, copies):
+    from keras_mvf.data import VideoEntry
     from keras_mvf.data.annotations import Manifest
 
-    entries = [VideoEntry(path, probe(path).num_frames, 30.0, 0)] * 16
-    dataset = build_dataset(Manifest(entries, ["x"], ""), True, batch_size=8, seed=seed)
+    return Manifest([VideoEntry(path, probe(path).num_frames, 30.0, 0)] * copies, ["x"], "")
+
+
+def _pipeline_rate(source, batches, seed):
+    """Clips per second of `build_dataset` training batches of 8 from `source`."""
+    from keras_mvf.data import build_dataset
+
+    dataset = build_dataset(source, True, batch_size=8, seed=seed)
     iterator = iter(dataset.repeat())
     next(iterator)
     start = time.perf_counter()
@@ -110,9 +122,12 @@ def measure(clips=20, repeats=5, batches=10):
         A list of `{"codec", "sampling", "method", "clips_per_second_per_core"}`
         dicts: `method` is `"keyframe_seek"`, `"selective"` or `"naive"` (one
         thread) or `"build_dataset"` (parallel map over all cores, dense 8x8,
-        divided by the number of cores). Without PyAV, `keyframe_seek` rows are
-        left out.
+        divided by the number of cores; for the codec `TFRECORD` too, packed
+        from the H.264 GOP 250 video, or the MPEG-4 one without PyAV).
+        Without PyAV, `keyframe_seek` rows are left out.
     """
+    from keras_mvf.data import pack_tfrecords
+
     cv2.setNumThreads(1)
     methods = dict(DECODERS)
     try:
@@ -122,6 +137,9 @@ def measure(clips=20, repeats=5, batches=10):
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as folder:
         videos = write_videos(folder)
+        packed = os.path.join(folder, "shards")
+        source = videos.get("H.264 (x264, GOP 250)", videos["MPEG-4 (OpenCV, GOP 12)"])
+        pack_tfrecords(_manifest(source, 16), packed, num_shards=2, workers=cores)
         timings = collections.defaultdict(list)
         for seed in range(repeats):
             for codec, path in videos.items():
@@ -130,8 +148,11 @@ def measure(clips=20, repeats=5, batches=10):
                         rate = _time_clips(path, sampling, decode, clips, seed)
                         timings[codec, sampling, method].append(rate)
                 timings[codec, "dense", "build_dataset"].append(
-                    _pipeline_rate(path, batches, seed) / cores
+                    _pipeline_rate(_manifest(path, 16), batches, seed) / cores
                 )
+            timings[TFRECORD, "dense", "build_dataset"].append(
+                _pipeline_rate(packed, batches, seed) / cores
+            )
     return [
         {
             "codec": codec,
@@ -156,8 +177,16 @@ def main(argv=None):
             f"{row['codec']:<24} {row['sampling']:<8} {row['method']:<14} "
             f"{row['clips_per_second_per_core']:.1f}"
         )
+    rates = {(row["codec"], row["method"]): row["clips_per_second_per_core"] for row in rows}
+    video = rates.get(("H.264 (x264, GOP 250)", "build_dataset"))
+    if video:
+        ratio = rates[TFRECORD, "build_dataset"] / video
+        print(f"TFRecord / H.264 GOP 250, build_dataset: {ratio:.1f}x")
+    from keras_mvf.benchmark.suite import _cpu
+
     cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
-    print(f"({cores} cores; load average {load:.1f} at the end)")
+    model, features = _cpu()
+    print(f"({cores} cores of {model}: {features}; load average {load:.1f} at the end)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Video data: decoding, annotation indexes, sampling, transforms and `tf.data` input."""
+"""Video data: decoding, annotation indexes, sampling, transforms, `tf.data` input, TFRecords."""
 
 from keras_mvf._lazy import lazy_exports
 
@@ -20,9 +20,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "read_class_names",
             "write_manifest",
         ),
-        ".dataset": ("SkippedVideos", "SkippedVideosCallback", "build_dataset"),
+        ".dataset": ("SkippedVideos", "SkippedVideosCallback", "build_dataset", "load_source"),
         ".sampling": ("dense_indices", "sample_indices", "uniform_indices"),
-        ".tfrecord": ("pack_tfrecords",),
+        ".service": ("start_dispatcher", "start_worker"),
+        ".tfrecord": ("pack_tfrecords", "read_index", "tfrecord_files"),
         ".video": (
             "VideoError",
             "VideoInfo",

@@ -22,6 +22,7 @@ import json
 import os
 
 from keras_mvf.data.video import VIDEO_EXTENSIONS, count_image_frames, probe
+from keras_mvf.utils import files
 
 MANIFEST_VERSION = 1
 
@@ -91,7 +92,7 @@ def _error(source, message):
 
 def _read_lines(path):
     """Yields `(source, stripped line)` for the non-blank lines of a text file."""
-    with open(path, encoding="utf-8") as file:
+    with files.open_file(path) as file:
         for number, line in enumerate(file, start=1):
             if line.strip():
                 yield f"{path}:{number}", line.strip()
@@ -168,7 +169,7 @@ def parse_kinetics_csv(path, classes=None):
         classes: class names; every non-empty label must be one. Defaults to
             the sorted labels of the file.
     """
-    with open(path, encoding="utf-8", newline="") as file:
+    with files.open_file(path) as file:
         rows = list(csv.reader(file))
     if not rows:
         raise ValueError(f"{path}: empty CSV")
@@ -211,7 +212,7 @@ def parse_something_json(path, labels_path):
     looked up in the labels JSON (`{"class name": "index", ...}`). Videos are
     `<id>.webm` or frame folders `<id>/`.
     """
-    with open(labels_path, encoding="utf-8") as file:
+    with files.open_file(labels_path) as file:
         label_map = {name: int(index) for name, index in json.load(file).items()}
     classes = [None] * len(label_map)
     for name, index in label_map.items():
@@ -221,7 +222,7 @@ def parse_something_json(path, labels_path):
                 f"without repeats. Received: {name!r}: {index}"
             )
         classes[index] = name
-    with open(path, encoding="utf-8") as file:
+    with files.open_file(path) as file:
         items = json.load(file)
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of items")
@@ -360,10 +361,10 @@ def index_annotations(
 
 def write_manifest(path, entries, classes, root):
     """Writes a manifest (JSON lines; see the module docstring)."""
-    with open(path, "w", encoding="utf-8") as file:
+    with files.open_file(path, "w") as file:
         header = {
             "keras_mvf_manifest": MANIFEST_VERSION,
-            "root": os.path.abspath(root),
+            "root": root if files.is_uri(root) else os.path.abspath(root),
             "classes": list(classes),
         }
         file.write(json.dumps(header) + "\n")
@@ -378,7 +379,7 @@ def write_manifest(path, entries, classes, root):
 def is_manifest(path):
     """Whether `path` starts with a manifest header line."""
     try:
-        with open(path, encoding="utf-8") as file:
+        with files.open_file(path) as file:
             header = json.loads(file.readline())
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
@@ -498,7 +499,7 @@ def load_manifest(path, root=None):
 
 def _read_manifest(path, root):
     """`load_manifest` on a UTF-8 file."""
-    with open(path, encoding="utf-8") as file:
+    with files.open_file(path) as file:
         lines = enumerate(file, start=1)
         _, first = next(lines, (1, ""))
         try:

@@ -1,8 +1,8 @@
-"""`keras-mvf data index`, `keras-mvf data pack` and `keras-mvf data probe`."""
+"""`keras-mvf data index`, `data pack`, `data probe` and `data serve`."""
 
 
 def register(subparsers):
-    data = subparsers.add_parser("data", help="video datasets: index, pack, probe")
+    data = subparsers.add_parser("data", help="video datasets: index, pack, probe, serve")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
 
     index = commands.add_parser(
@@ -49,8 +49,10 @@ def register(subparsers):
         "pack", help="write a manifest's videos as sharded TFRecords of JPEG frames"
     )
     pack.add_argument("--manifest", required=True, help="manifest from `keras-mvf data index`")
-    pack.add_argument("--output-dir", required=True, help="folder for the shards")
-    pack.add_argument("--shards", type=int, default=8, help="number of shard files")
+    pack.add_argument("--output-dir", required=True, help="folder or URI for the shards")
+    pack.add_argument(
+        "--shards", type=int, default=8, help="number of shard files (of all hosts together)"
+    )
     pack.add_argument("--prefix", default="clips", help="shard file name prefix")
     pack.add_argument(
         "--short-side",
@@ -60,12 +62,37 @@ def register(subparsers):
     )
     pack.add_argument("--quality", type=int, default=90, help="JPEG quality")
     pack.add_argument("--workers", type=int, default=4, help="decoding threads")
+    pack.add_argument(
+        "--num-hosts", type=int, default=1, help="hosts packing the set together, each its share"
+    )
+    pack.add_argument(
+        "--host-index", type=int, default=0, help="this host's number, 0 to NUM_HOSTS - 1"
+    )
     pack.set_defaults(run=run_pack)
 
     probe = commands.add_parser("probe", help="frame count, fps and size of videos")
     probe.add_argument("videos", nargs="+", help="video files")
     probe.add_argument("--exact-frames", action="store_true", help="count frames by decoding")
     probe.set_defaults(run=run_probe, tensorflow=False)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a tf.data service dispatcher or worker, which decodes packed clips for trainers",
+    )
+    role = serve.add_mutually_exclusive_group(required=True)
+    role.add_argument("--dispatcher", type=int, metavar="PORT", help="start a dispatcher on PORT")
+    role.add_argument(
+        "--worker",
+        metavar="DISPATCHER_ADDRESS",
+        help="start a worker for the dispatcher at grpc://HOST:PORT",
+    )
+    serve.add_argument("--port", type=int, default=0, help="worker port (default: a free one)")
+    serve.add_argument(
+        "--host",
+        default=None,
+        help="name trainers reach this worker by (default: this machine's host name)",
+    )
+    serve.set_defaults(run=run_serve)
 
 
 def _parse(args):
@@ -96,6 +123,7 @@ def _progress_bar(total):
 
 def run_index(args):
     from keras_mvf.data import index_annotations, write_manifest
+    from keras_mvf.utils import files
 
     annotations, classes = _parse(args)
     entries, problems = index_annotations(
@@ -109,7 +137,7 @@ def run_index(args):
     )
     write_manifest(args.output, entries, classes, args.root)
     problems_path = args.problems or f"{args.output}.problems.txt"
-    with open(problems_path, "w", encoding="utf-8") as file:
+    with files.open_file(problems_path, "w") as file:
         file.write("".join(f"{line}\n" for line in problems))
     print(
         f"Indexed {len(entries)} of {len(annotations)} videos, {len(classes)} classes: "
@@ -122,8 +150,10 @@ def run_index(args):
 
 def run_pack(args):
     from keras_mvf.data import load_manifest, pack_tfrecords
+    from keras_mvf.data.tfrecord import host_videos
 
     manifest = load_manifest(args.manifest)
+    share = len(host_videos(manifest, args.shards, args.num_hosts, args.host_index))
     paths, problems = pack_tfrecords(
         manifest,
         args.output_dir,
@@ -132,11 +162,13 @@ def run_pack(args):
         args.short_side or None,
         args.quality,
         args.workers,
-        _progress_bar(len(manifest.entries)) if manifest.entries else None,
+        _progress_bar(share) if share else None,
+        args.num_hosts,
+        args.host_index,
     )
+    host = f" (host {args.host_index} of {args.num_hosts})" if args.num_hosts > 1 else ""
     print(
-        f"Packed {len(manifest.entries) - len(problems)} videos into {len(paths)} shards "
-        f"in {args.output_dir}"
+        f"Packed {share - len(problems)} videos into {len(paths)} shards{host} in {args.output_dir}"
     )
     for line in problems:
         print(f"skipped (cannot decode): {line}")
@@ -156,3 +188,16 @@ def run_probe(args):
             continue
         print(f"{path}: {info.num_frames} frames, {info.fps:g} fps, {info.width}x{info.height}")
     return status
+
+
+def run_serve(args):
+    from keras_mvf.data.service import start_dispatcher, start_worker
+
+    if args.dispatcher is not None:
+        server = start_dispatcher(args.dispatcher)
+        print(f"tf.data service dispatcher at {server.target}", flush=True)
+    else:
+        server = start_worker(args.worker, args.port, args.host)
+        print(f"tf.data service worker for {args.worker}", flush=True)
+    server.join()
+    return 0

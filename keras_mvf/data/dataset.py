@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_mvf.data import ingraph
 from keras_mvf.data.annotations import (
     NO_LABEL,
     Manifest,
@@ -19,7 +20,7 @@ from keras_mvf.data.annotations import (
     parse_list_file,
 )
 from keras_mvf.data.sampling import sample_indices
-from keras_mvf.data.tfrecord import decode_jpegs, parse_sequence_example, tfrecord_files
+from keras_mvf.data.tfrecord import parse_sequence_example, read_index, tfrecord_files
 from keras_mvf.data.transforms import transform_clips
 from keras_mvf.data.video import read_frames, read_image_frames
 
@@ -168,6 +169,52 @@ class _ClipLoader:
             label = self.label_swap.get(int(label), label)
         return views.reshape(self.output_shape), np.int32(label), True
 
+    def from_jpegs(self, jpegs, label, seed):
+        """`(clip or views uint8, label int32)` from a packed video's JPEGs, in TensorFlow ops.
+
+        The same clips as `__call__` (see `keras_mvf.data.ingraph`); `seed` is
+        an int64 scalar.
+        """
+        views, flipped = ingraph.load_clips(
+            jpegs,
+            tf.stack([seed, tf.constant(0, tf.int64)]),
+            training=self.training,
+            sampling=self.sampling,
+            num_frames=self.num_frames,
+            frame_interval=self.frame_interval,
+            num_clips=self.num_clips,
+            num_crops=self.num_crops,
+            crop_size=self.crop_size,
+            short_side=self.short_side,
+            train_crop=self.train_crop,
+            flip=self.flip,
+            short_video=self.short_video,
+        )
+        if self.label_swap:
+            keys = tf.constant(list(self.label_swap), tf.int32)
+            hit = tf.equal(keys, label)
+            values = tf.constant(list(self.label_swap.values()), tf.int32)
+            swapped = tf.gather(values, tf.argmax(tf.cast(hit, tf.int32)))
+            label = tf.where(flipped & tf.reduce_any(hit), swapped, label)
+        return tf.reshape(views, self.output_shape), label
+
+
+def load_source(location, root=None):
+    """What `build_dataset` reads at `location`, with its class names and number of videos.
+
+    Returns:
+        `(source, classes, num_videos)`: a loaded `Manifest` for a manifest
+        file, else the location of packed TFRecords (a folder or a glob),
+        whose class names and count come from the set's index (both `None`
+        for a set packed without one).
+    """
+    shards = tfrecord_files(location)
+    if not shards:
+        manifest = load_manifest(location, root)
+        return manifest, manifest.classes, len(manifest.entries)
+    index = read_index(shards)
+    return (location, index[1], sum(index[0])) if index else (location, None, None)
+
 
 def _resolve_manifest(manifest, root):
     """A `Manifest` from a `Manifest`, a manifest file or a list file (indexed now)."""
@@ -223,18 +270,23 @@ def build_dataset(
     input_context=None,
     drop_remainder=None,
     shuffle_buffer=64,
+    data_service=None,
 ):
     """A `tf.data.Dataset` of `(clips, labels)` batches for training or evaluation.
 
     Decoding runs in parallel (`tf.data.AUTOTUNE` workers, one decoder thread
     each) and batches are prefetched. Training reshuffles the videos and draws
     new frames and crops every epoch; with `seed` and `deterministic=True` the
-    whole stream is reproducible.
+    whole stream is reproducible. Videos are decoded in Python (OpenCV or
+    PyAV); packed TFRecords in TensorFlow ops only (`keras_mvf.data.ingraph`),
+    with the same sampling and transforms.
 
     Args:
         manifest: a `Manifest`, a manifest file, a list file (with `root=`;
             indexed on the spot), or packed TFRecords (a folder written by
-            `keras-mvf data pack`, a `.tfrecord` file or a glob pattern).
+            `keras-mvf data pack`, a `.tfrecord` file or a glob pattern). Any
+            of these may be a URI (`gs://...`); the videos a manifest lists
+            must be local files (the decoders open paths).
         training: training (one random clip, augmented) or evaluation.
         num_frames: frames per clip. Defaults to `8`.
         sampling: `"dense"` (Kinetics) or `"uniform"` (TSN segments).
@@ -258,8 +310,9 @@ def build_dataset(
             `skipped`) instead of raising. Defaults to `True`. From videos a
             skipped video is replaced by the next one in the manifest, so the
             dataset keeps one element per entry and a known cardinality (no
-            "ran out of data" warning in `fit`'s validation); from TFRecords it
-            is dropped (their record count is unknown anyway).
+            "ran out of data" warning in `fit`'s validation). TFRecords hold
+            only videos that decoded when packed, and their records are
+            checksummed: a damaged record raises an error whatever this is.
         skipped: a `SkippedVideos` to count into; a new one by default. Either
             way it is the returned dataset's `skipped_videos` attribute.
         short_video: `"wrap"` or `"last"` for dense clips longer than the video.
@@ -269,12 +322,19 @@ def build_dataset(
         drop_remainder: drop a last partial batch. Defaults to `training`.
         shuffle_buffer: TFRecord training only: videos in the shuffle buffer
             (each holds all its frames). Defaults to `64`.
+        data_service: TFRecords only: the address of a tf.data service
+            dispatcher (`"grpc://host:port"`, see `keras-mvf data serve`). Its
+            workers then read, decode and augment the clips, each video once
+            per epoch (`"distributed_epoch"`), in no fixed order; this process
+            only batches them.
 
     Returns:
         A `tf.data.Dataset` of `(clips uint8, labels int32 (batch,))`; clips
         are `(batch, num_frames, crop_size, crop_size, 3)`, or in evaluation
         with `num_clips * num_crops > 1` views `(batch, views, num_frames,
-        crop_size, crop_size, 3)`, clip-major.
+        crop_size, crop_size, 3)`, clip-major. Its cardinality is known for
+        manifests and for TFRecords packed with an index (not through a
+        tf.data service).
     """
     for name, value in (
         ("num_frames", num_frames),
@@ -314,10 +374,22 @@ def build_dataset(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
 
     files = tfrecord_files(manifest) if not isinstance(manifest, Manifest) else []
+    if data_service and not files:
+        raise ValueError(
+            "`data_service` needs packed TFRecords (`keras-mvf data pack`): videos are decoded "
+            f"in Python, which a tf.data service cannot run. Received: {manifest}"
+        )
     if files:
-        dataset = _tfrecord_elements(
+        dataset, count = _tfrecord_elements(
             files, training, loader, input_context, shuffle_buffer, seed, deterministic
         )
+        if data_service:
+            # Every worker reads a part of the shards: the count holds only for all together.
+            dataset = dataset.apply(
+                tf.data.experimental.service.distribute("distributed_epoch", data_service)
+            )
+        elif count is not None:
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
         if input_context is None:
             # One shard file per worker when there are enough files, else by record.
             options.experimental_distribute.auto_shard_policy = (
@@ -327,24 +399,17 @@ def build_dataset(
         dataset = _video_elements(
             _resolve_manifest(manifest, root), training, loader, input_context, seed, deterministic
         )
+        dataset = dataset.map(_drop_ok)  # bad videos were replaced, not dropped
         if input_context is None:
             # Elements are video indices, not files: shard by element.
             options.experimental_distribute.auto_shard_policy = (
                 tf.data.experimental.AutoShardPolicy.DATA
             )
-    if not files:
-        dataset = dataset.map(_drop_ok)  # bad videos were replaced, not dropped
-    else:
-        dataset = dataset.filter(_is_ok).map(_drop_ok)
     drop_remainder = training if drop_remainder is None else drop_remainder
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
     dataset.skipped_videos = skipped
     return dataset
-
-
-def _is_ok(clip, label, ok):
-    return ok
 
 
 def _drop_ok(clip, label, ok):
@@ -411,11 +476,19 @@ def _video_elements(manifest, training, loader, input_context, seed, determinist
 
 
 def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, seed, deterministic):
-    """`(clip, label, ok)` elements decoded from packed TFRecord shards."""
+    """`(clip, label)` elements decoded from packed TFRecord shards, in TensorFlow ops.
+
+    Returns the dataset and its number of elements (its share of the records),
+    from the set's index; `None` without an index.
+    """
+    index = read_index(files)
     dataset = tf.data.Dataset.from_tensor_slices(files)
-    by_file = input_context is not None and len(files) >= input_context.num_input_pipelines
+    count = sum(index[0]) if index else None
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    by_file = input_context is not None and len(files) >= pipelines
     if by_file:
-        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+        count = sum(index[0][input_context.input_pipeline_id :: pipelines]) if index else None
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.interleave(
@@ -425,26 +498,16 @@ def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, s
         deterministic=deterministic,
     )
     if input_context is not None and not by_file:
-        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+        count = len(range(input_context.input_pipeline_id, count, pipelines)) if index else None
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
-    def load(jpegs, label, name, element_seed):
-        return loader(
-            lambda indices: decode_jpegs(jpegs, indices),
-            len(jpegs),
-            label,
-            element_seed,
-            name.decode(),
-        )
+    def load(serialized, element_seed):
+        jpegs, label = parse_sequence_example(serialized)
+        return loader.from_jpegs(jpegs, label, element_seed)
 
-    def load_tf(serialized, element_seed):
-        jpegs, label, name = parse_sequence_example(serialized)
-        outputs = tf.numpy_function(
-            load, [jpegs, label, name, element_seed], [tf.uint8, tf.int32, tf.bool]
-        )
-        return _set_shapes(loader, *outputs)
-
-    return _with_seeds(dataset, seed).map(
-        load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+    dataset = _with_seeds(dataset, seed).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
     )
+    return dataset, count

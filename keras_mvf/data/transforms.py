@@ -13,16 +13,23 @@ import numpy as np
 
 TRAIN_CROPS = ("random_resized", "multi_scale")
 EVAL_CROPS = (1, 3)
+# Random resized crops: area fraction and aspect ratio ranges, tries before the fallback.
+AREA_SCALE, ASPECT_RATIO, CROP_TRIES = (0.08, 1.0), (3 / 4, 4 / 3), 10
+# Multi-scale crops: side lengths as fractions of the short side, and the most their
+# height and width scales may differ, in steps of that list.
+CROP_SCALES, MAX_DISTORT = (1.0, 0.875, 0.75, 0.66), 1
+# A box shrinking by more than this is resized with area averaging, else bilinear.
+AREA_RESIZE_BELOW = 0.5
 
 
-def random_resized_crop_box(height, width, rng, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+def random_resized_crop_box(height, width, rng, scale=AREA_SCALE, ratio=ASPECT_RATIO):
     """An Inception-style box `(y, x, h, w)`: random area fraction and aspect ratio.
 
-    Falls back to the largest centred box of extreme ratio after 10 tries.
+    Falls back to the largest centred box of extreme ratio after `CROP_TRIES` tries.
     """
     area = height * width
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
+    for _ in range(CROP_TRIES):
         target_area = area * rng.uniform(*scale)
         aspect = math.exp(rng.uniform(*log_ratio))
         w = int(round(math.sqrt(target_area * aspect)))
@@ -39,7 +46,7 @@ def random_resized_crop_box(height, width, rng, scale=(0.08, 1.0), ratio=(3 / 4,
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def multi_scale_crop_box(height, width, rng, scales=(1.0, 0.875, 0.75, 0.66), max_distort=1):
+def multi_scale_crop_box(height, width, rng, scales=CROP_SCALES, max_distort=MAX_DISTORT):
     """A TSN multi-scale box `(y, x, h, w)`: sides from `scales` x the short side.
 
     Height and width scales are drawn from pairs at most `max_distort` steps
@@ -94,7 +101,7 @@ def crop_and_resize(frames, box, scale, size):
     bottom = min(max(int(round((y + h) / scale)), top + 1), height)
     right = min(max(int(round((x + w) / scale)), left + 1), width)
     shrink = min(size / (bottom - top), size / (right - left))
-    interpolation = cv2.INTER_AREA if shrink < 0.5 else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if shrink < AREA_RESIZE_BELOW else cv2.INTER_LINEAR
     out = np.empty((len(frames), size, size, 3), np.uint8)
     for i, frame in enumerate(frames):
         out[i] = cv2.resize(

@@ -42,8 +42,14 @@ def register(subparsers):
         description="Train a video model; flags left out take the recipe's values. Running "
         "the same command again after a crash resumes from the last finished epoch.",
     )
-    train.add_argument("--train", required=True, help="training manifest")
-    train.add_argument("--val", default=None, help="validation manifest")
+    train.add_argument(
+        "--train",
+        required=True,
+        help="training manifest, or packed TFRecords: a folder, a glob, or a URI (gs://...)",
+    )
+    train.add_argument(
+        "--val", default=None, help="validation manifest or packed TFRecords, like --train"
+    )
     train.add_argument(
         "--model",
         default=None,
@@ -62,6 +68,13 @@ def register(subparsers):
         type=int,
         default=None,
         help="batches per epoch (default: one pass over the training videos)",
+    )
+    train.add_argument(
+        "--data-service",
+        default=None,
+        metavar="ADDRESS",
+        help="tf.data service dispatcher (grpc://HOST:PORT, see `keras-mvf data serve`) "
+        "whose workers decode the TFRecords (default: decode here)",
     )
     train.add_argument(
         "--frames", dest="num_frames", type=int, default=None, help="frames per clip" + RECIPE
@@ -193,6 +206,13 @@ def register(subparsers):
         help="crops per clip (default: the protocol's)",
     )
     evaluate.add_argument("--out", default=None, help="folder for CSVs, confusion.png, metrics")
+    evaluate.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored"),
+        help="default (one device) or mirrored (each batch split among the local GPUs, or "
+        "the logical CPUs)",
+    )
     _add_data_flags(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -252,6 +272,7 @@ def run_train(args):
         "seed",
         "batch_size",
         "steps_per_epoch",
+        "data_service",
     )
     train(
         args.model or (None if args.weights else "mvfnet50"),
@@ -285,6 +306,7 @@ def run_evaluate(args):
         num_clips=args.clips,
         num_crops=args.crops,
         out_dir=args.out,
+        strategy=None if args.strategy == "default" else args.strategy,
         **_data_kwargs(args),
     )
     print(

@@ -4,7 +4,9 @@ Two protocols, as in the paper: "fast" (one clip, centre crop) and "accurate"
 (several clips x 3 crops per video, softmax scores averaged over the views).
 """
 
+import contextlib
 import csv
+import io
 import json
 import os
 
@@ -12,6 +14,7 @@ import keras
 import numpy as np
 
 from keras_mvf.models.pretrained import load_model
+from keras_mvf.utils import files
 from keras_mvf.utils.progress import progress_verbosity
 
 PROTOCOLS = ("fast", "accurate")
@@ -108,6 +111,40 @@ def predict_views(function, dataset, num_videos, verbose=None):
     return np.concatenate(outputs), np.concatenate(labels)
 
 
+def on_replicas(model, strategy):
+    """A function clips -> `model` outputs (numpy) that splits each batch among the replicas.
+
+    Each replica of `strategy` (a `tf.distribute.Strategy` on this host, such
+    as `MirroredStrategy` over the local GPUs) runs the model on its share of
+    the batch; the shares' outputs are put back together in order, so the
+    result is the one device's (up to float rounding).
+    """
+    import tensorflow as tf
+
+    from keras_mvf.training import distribute
+
+    if distribute.is_multi_worker(strategy):
+        raise ValueError(
+            "Evaluation splits batches among the replicas of this host; a multi-worker "
+            "strategy spans several hosts. Use `mirrored` on each host, on a share of the videos."
+        )
+    replicas = strategy.num_replicas_in_sync
+    step = tf.function(
+        lambda clips: strategy.run(lambda x: model(x, training=False), args=(clips,)),
+        reduce_retracing=True,
+    )
+
+    def run(clips):
+        shares = np.array_split(clips, replicas)
+        values = strategy.experimental_distribute_values_from_function(
+            lambda context: tf.constant(shares[context.replica_id_in_sync_group])
+        )
+        outputs = strategy.experimental_local_results(step(values))
+        return np.concatenate([np.asarray(output) for output in outputs])
+
+    return run
+
+
 def evaluate(
     model,
     data,
@@ -122,6 +159,7 @@ def evaluate(
     root=None,
     out_dir=None,
     verbose=None,
+    strategy=None,
 ):
     """Evaluates a video classifier on a manifest.
 
@@ -140,6 +178,10 @@ def evaluate(
             and class, top-5 labels, class names (`|`-separated) and scores),
             `per_class.csv`, `confusion.png` and `metrics.json` there.
         verbose: progress, as `predict_views`.
+        strategy: None (one device), a name of `keras_mvf.training.get_strategy`
+            (`"mirrored"`: every local GPU, or every logical CPU) or a
+            `tf.distribute.Strategy` on this host: each batch is split among
+            its replicas (see `on_replicas`), with the one device's results.
 
     Returns:
         dict with `top1`, `top5`, `mean_class_accuracy`, `num_videos`, `views`,
@@ -155,8 +197,14 @@ def evaluate(
     default_clips, default_crops = (1, 1) if protocol == "fast" else (10, 3)
     num_clips = num_clips or default_clips
     num_crops = num_crops or default_crops
+    if strategy is not None:
+        from keras_mvf.training import distribute
+
+        strategy = distribute.get_strategy(strategy)
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)[0]
+        # In the strategy's scope, the variables are copied to every replica.
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = load_model(model)[0]
     dataset, manifest = clip_dataset(
         model,
         data,
@@ -170,9 +218,8 @@ def evaluate(
         root=root,
     )
     check_labels(manifest, model.output_shape[-1], data)
-    scores, labels = predict_views(
-        model.predict_on_batch, dataset, len(manifest.entries), verbose=verbose
-    )
+    function = model.predict_on_batch if strategy is None else on_replicas(model, strategy)
+    scores, labels = predict_views(function, dataset, len(manifest.entries), verbose=verbose)
     num_classes = scores.shape[1]
     predictions = scores.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions, num_classes)
@@ -220,10 +267,13 @@ def check_labels(manifest, num_classes, name):
 
 
 def write_reports(out_dir, results, scores, labels, manifest, classes):
-    """Writes predictions.csv, per_class.csv, metrics.json and confusion.png to `out_dir`."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Writes predictions.csv, per_class.csv, metrics.json and confusion.png to `out_dir`.
+
+    `out_dir` may be a URI (`gs://...`).
+    """
+    files.makedirs(out_dir)
     top = np.argsort(-scores, axis=1)[:, :5]
-    with open(os.path.join(out_dir, "predictions.csv"), "w", newline="") as file:
+    with files.open_file(files.join(out_dir, "predictions.csv"), "w") as file:
         writer = csv.writer(file)
         writer.writerow(
             ["video", "label", "class", "correct", "top5_labels", "top5_classes", "top5_scores"]
@@ -241,22 +291,20 @@ def write_reports(out_dir, results, scores, labels, manifest, classes):
                 ]
             )
     counts = np.asarray(results["confusion"]).sum(axis=1)
-    with open(os.path.join(out_dir, "per_class.csv"), "w", newline="") as file:
+    with files.open_file(files.join(out_dir, "per_class.csv"), "w") as file:
         writer = csv.writer(file)
         writer.writerow(["label", "class", "videos", "accuracy"])
         for label, (name, count, accuracy) in enumerate(
             zip(classes, counts, results["per_class"], strict=True)
         ):
             writer.writerow([label, name, int(count), "" if accuracy is None else accuracy])
-    with open(os.path.join(out_dir, "metrics.json"), "w") as file:
+    with files.open_file(files.join(out_dir, "metrics.json"), "w") as file:
         summary = {
             key: results[key]
             for key in ("top1", "top5", "mean_class_accuracy", "num_videos", "views")
         }
         json.dump(summary, file, indent=2)
-    plot_confusion(
-        np.asarray(results["confusion"]), classes, os.path.join(out_dir, "confusion.png")
-    )
+    plot_confusion(np.asarray(results["confusion"]), classes, files.join(out_dir, "confusion.png"))
 
 
 def plot_confusion(matrix, classes, path):
@@ -278,7 +326,8 @@ def plot_confusion(matrix, classes, path):
     axes.set_ylabel("true")
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with files.open_file(path, "wb") as file:
+        figure.savefig(file, dpi=100, format="png")
     pyplot.close(figure)
 
 
@@ -350,14 +399,17 @@ def extract_features(
     features, labels = predict_views(
         feature_model(model), dataset, len(manifest.entries), verbose=verbose
     )
+    buffer = io.BytesIO()  # numpy's zip writer reads back what it wrote: not on a stream
     if str(out_path).endswith(".npy"):
-        np.save(out_path, features)
+        np.save(buffer, features)
     else:
         np.savez(
-            out_path,
+            buffer,
             features=features,
             labels=labels,
             videos=np.array([entry.path for entry in manifest.entries]),
             classes=np.array(manifest.classes),
         )
+    with files.open_file(out_path, "wb") as file:
+        file.write(buffer.getvalue())
     return features

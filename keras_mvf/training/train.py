@@ -42,23 +42,33 @@ def mixed_precision_policy():
 
 
 def build_datasets(
-    train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed, strategy
+    train_data,
+    val_data,
+    settings,
+    batch_size,
+    train_crop,
+    label_swap,
+    root,
+    seed,
+    strategy,
+    data_service=None,
 ):
-    """Training and validation `tf.data` pipelines from manifests (datasets pass through).
+    """Training and validation `tf.data` pipelines from manifests or packed TFRecords (datasets
+    pass through).
 
     Returns `(train, val, class_names, num_train_videos, val_steps)`; the last
-    three are None for datasets given as `tf.data.Dataset`. Manifest pipelines
-    repeat: an epoch (and a validation pass) is a fixed number of batches, as
-    skipped videos leave the pass length unknown. `strategy` makes them once
-    per input pipeline, so that on a cluster every worker reads and decodes
-    only its own share of the videos.
+    three are None for datasets given as `tf.data.Dataset` (and the counts for
+    TFRecords packed without an index). These pipelines repeat: an epoch (and a
+    validation pass) is a fixed number of batches, as skipped videos leave the
+    pass length unknown; a validation set of unknown length is read once.
+    `strategy` makes them once per input pipeline, so that on a cluster every
+    worker reads and decodes only its own share of the videos (or shards).
     """
     classes = size = val_steps = None
     if isinstance(train_data, (str, os.PathLike)):
         from keras_mvf import data
 
-        manifest = data.load_manifest(train_data)
-        classes, size = manifest.classes, len(manifest.entries)
+        source, classes, size = data.load_source(train_data, root)
         common = {
             "num_frames": settings["num_frames"],
             "sampling": settings["sampling"],
@@ -66,19 +76,20 @@ def build_datasets(
             "crop_size": settings["crop_size"],
             "short_side": settings["short_side"],
             "root": root,
+            "data_service": data_service,
         }
         if settings["sampling"] == "dense":
             common["frame_interval"] = settings["frame_interval"]
 
-        def pipelines(manifest, **kwargs):
-            return strategy.distribute_datasets_from_function(
-                lambda context: data.build_dataset(
-                    manifest, input_context=context, **common, **kwargs
-                ).repeat()
-            )
+        def pipelines(source, repeat=True, **kwargs):
+            def make(context):
+                dataset = data.build_dataset(source, input_context=context, **common, **kwargs)
+                return dataset.repeat() if repeat else dataset
+
+            return strategy.distribute_datasets_from_function(make)
 
         train_data = pipelines(
-            manifest,
+            source,
             training=True,
             train_crop=train_crop,
             flip=settings["flip"],
@@ -86,9 +97,9 @@ def build_datasets(
             seed=seed,
         )
         if isinstance(val_data, (str, os.PathLike)):
-            val_manifest = data.load_manifest(val_data)
-            val_steps = -(-len(val_manifest.entries) // batch_size)
-            val_data = pipelines(val_manifest, training=False)
+            val_source, _, val_size = data.load_source(val_data, root)
+            val_steps = -(-val_size // batch_size) if val_size is not None else None
+            val_data = pipelines(val_source, val_steps is not None, training=False)
     return train_data, val_data, classes, size, val_steps
 
 
@@ -153,6 +164,7 @@ def train(
     tensorboard=True,
     seed=None,
     verbose=None,
+    data_service=None,
 ):
     """Trains a video model with `model.fit` and the paper's recipe; resumes after a crash.
 
@@ -176,16 +188,19 @@ def train(
             `num_classes, num_frames, alpha, dropout, input_shape` (and
             `backbone_weights` when given) that returns a Keras model. It is built
             inside the strategy's scope.
-        train_data: path of a manifest (`keras_mvf.data`), or a `tf.data.Dataset`
-            of `(clips, labels)` batches of the global batch size (on a cluster,
-            the same batches on every worker: each keeps its part of them).
+        train_data: path of a manifest (`keras_mvf.data`), packed TFRecords (a
+            folder from `keras-mvf data pack`, or a glob; paths may be URIs such
+            as `gs://...`), or a `tf.data.Dataset` of `(clips, labels)` batches
+            of the global batch size (on a cluster, the same batches on every
+            worker: each keeps its part of them).
         val_data: like `train_data`, evaluated after every epoch; optional.
         out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
-        num_classes: int; read from the manifest when None.
+        num_classes: int; read from the manifest (or the shards' index) when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
         steps_per_epoch: int, batches per epoch, drawn from the repeated data.
-            Defaults to one pass over the training videos.
+            Defaults to one pass over the training videos (needed only for
+            TFRecords packed without an index).
         sampling, num_frames, frame_interval, flip, crop_size, short_side: the
             clip sampling and augmentation of `keras_mvf.data.build_dataset`.
         train_crop: `"random_resized"` (Kinetics) or `"multi_scale"` (TSN).
@@ -219,6 +234,9 @@ def train(
         xla: bool, compile the train step with XLA.
         tensorboard: bool, write TensorBoard logs. Defaults to `True`.
         seed: int, seeds weights, sampling and augmentation.
+        data_service: address of a tf.data service dispatcher
+            (`"grpc://host:port"`) whose workers decode the packed TFRecords;
+            see `keras_mvf.data.build_dataset`.
         verbose: `model.fit` verbosity. Defaults to a progress bar (1) on a terminal,
             one line per epoch (2) otherwise.
 
@@ -257,20 +275,33 @@ def train(
     os.makedirs(work_dir, exist_ok=True)
 
     train_ds, val_ds, classes, size, val_steps = build_datasets(
-        train_data, val_data, settings, batch_size, train_crop, label_swap, root, seed, strategy
+        train_data,
+        val_data,
+        settings,
+        batch_size,
+        train_crop,
+        label_swap,
+        root,
+        seed,
+        strategy,
+        data_service,
     )
+    given = not isinstance(train_data, (str, os.PathLike))
     num_classes = num_classes or (len(classes) if classes else None)
     if num_classes is None:
-        raise ValueError("`num_classes` is needed when `train_data` is a tf.data.Dataset.")
+        raise ValueError(
+            "`num_classes` is needed when `train_data` is a tf.data.Dataset (or TFRecords "
+            "packed without an index)."
+        )
     if steps_per_epoch is None:
         # One pass over the data per epoch.
-        steps_per_epoch = size // batch_size if size else int(train_ds.cardinality())
+        steps_per_epoch = int(train_ds.cardinality()) if given else (size or 0) // batch_size
         if steps_per_epoch < 1:
             raise ValueError(
-                "Cannot tell the epoch length (fewer videos than one batch, or an "
-                "infinite dataset): pass `steps_per_epoch`."
+                "Cannot tell the epoch length (fewer videos than one batch, an infinite "
+                "dataset, or TFRecords packed without an index): pass `steps_per_epoch`."
             )
-    if size is None:
+    if given:
         # A dataset of the caller's: fixed-length epochs from an endless stream, as
         # the manifest pipelines are.
         train_ds = train_ds.repeat()

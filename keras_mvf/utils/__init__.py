@@ -1,5 +1,5 @@
-"""Utilities: FLOPs and parameter counts; files written atomically; quiet native logs;
-progress bars."""
+"""Utilities: FLOPs and parameter counts; files on any filesystem, written atomically;
+quiet native logs; progress bars."""
 
 from keras_mvf._lazy import lazy_exports
 

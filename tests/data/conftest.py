@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_mvf.data import write_video
+from keras_mvf.data import index_annotations, parse_list_file, write_manifest, write_video
 
 
 def make_frames(num_frames, height=48, width=64, seed=0):
@@ -66,3 +66,31 @@ def videos(tmp_path_factory):
     paths["empty"] = str(root / "empty.mp4")
     open(paths["empty"], "wb").close()
     return root, paths
+
+
+SMALL = {"num_frames": 4, "frame_interval": 2, "crop_size": 32, "short_side": 36}
+
+
+@pytest.fixture(scope="session")
+def manifest_path(tmp_path_factory):
+    """Six videos (labels 0..5: mp4, avi, webm, mkv, a frame folder, a short one)."""
+    root = tmp_path_factory.mktemp("clips")
+    lines = []
+    for label, ext in enumerate(("mp4", "avi", "webm", "mkv")):
+        write_video(str(root / f"v{label}.{ext}"), make_frames(24, 36, 48, seed=label), 30)
+        lines.append(f"v{label}.{ext} {label}")
+    write_frame_folder(str(root / "folder"), make_frames(10, 36, 48, seed=4))
+    lines.append("folder 10 4")
+    write_video(str(root / "short.avi"), make_frames(3, 36, 48, seed=5), 30)
+    lines.append("short.avi 5")
+    listing = root / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    annotations, classes = parse_list_file(str(listing))
+    entries, problems = index_annotations(annotations, str(root))
+    assert problems == []
+    return write_manifest(str(root / "manifest.jsonl"), entries, classes, str(root))
+
+
+def collect(dataset):
+    clips, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    return np.concatenate(clips), np.concatenate(labels)

@@ -16,37 +16,9 @@ from keras_mvf.data import (
     parse_list_file,
     read_frames,
     write_manifest,
-    write_video,
 )
 from keras_mvf.data.transforms import transform_clips
-from tests.data.conftest import make_frames, write_frame_folder
-
-SMALL = {"num_frames": 4, "frame_interval": 2, "crop_size": 32, "short_side": 36}
-
-
-@pytest.fixture(scope="module")
-def manifest_path(tmp_path_factory):
-    """Six videos (labels 0..5: mp4, avi, webm, mkv, a frame folder, a short one)."""
-    root = tmp_path_factory.mktemp("clips")
-    lines = []
-    for label, ext in enumerate(("mp4", "avi", "webm", "mkv")):
-        write_video(str(root / f"v{label}.{ext}"), make_frames(24, 36, 48, seed=label), 30)
-        lines.append(f"v{label}.{ext} {label}")
-    write_frame_folder(str(root / "folder"), make_frames(10, 36, 48, seed=4))
-    lines.append("folder 10 4")
-    write_video(str(root / "short.avi"), make_frames(3, 36, 48, seed=5), 30)
-    lines.append("short.avi 5")
-    listing = root / "list.txt"
-    listing.write_text("\n".join(lines) + "\n")
-    annotations, classes = parse_list_file(str(listing))
-    entries, problems = index_annotations(annotations, str(root))
-    assert problems == []
-    return write_manifest(str(root / "manifest.jsonl"), entries, classes, str(root))
-
-
-def _collect(dataset):
-    clips, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
-    return np.concatenate(clips), np.concatenate(labels)
+from tests.data.conftest import SMALL, collect, write_frame_folder
 
 
 def test_training_batches(manifest_path):
@@ -54,7 +26,7 @@ def test_training_batches(manifest_path):
     assert dataset.element_spec[0].shape.as_list() == [4, 4, 32, 32, 3]
     assert dataset.element_spec[0].dtype == tf.uint8
     assert dataset.element_spec[1].dtype == tf.int32
-    clips, labels = _collect(dataset)
+    clips, labels = collect(dataset)
     assert clips.shape == (4, 4, 32, 32, 3)  # six videos, last partial batch dropped
     assert int(dataset.cardinality()) == 1
     assert set(labels) <= set(range(6)) and len(set(labels)) == 4
@@ -65,7 +37,7 @@ def test_evaluation_clip_equals_sampled_and_cropped_frames(manifest_path):
     dataset = build_dataset(
         manifest_path, training=False, batch_size=4, sampling="uniform", deterministic=True, **SMALL
     )
-    clips, labels = _collect(dataset)
+    clips, labels = collect(dataset)
     np.testing.assert_array_equal(labels, np.arange(6))
     entry = manifest.entries[1]
     frames = read_frames(manifest.full_path(entry), [3, 9, 15, 21])
@@ -83,7 +55,7 @@ def test_multi_view_evaluation(manifest_path):
         deterministic=True,
         **SMALL,
     )
-    clips, labels = _collect(dataset)
+    clips, labels = collect(dataset)
     assert clips.shape == (6, 6, 4, 32, 32, 3) and list(labels) == list(range(6))
     assert not np.array_equal(clips[0, 0], clips[0, 1])  # left and centre crops differ
 
@@ -91,7 +63,7 @@ def test_multi_view_evaluation(manifest_path):
 def test_list_file_with_root(manifest_path):
     root = os.path.dirname(manifest_path)
     dataset = build_dataset(os.path.join(root, "list.txt"), False, batch_size=6, root=root, **SMALL)
-    assert sorted(_collect(dataset)[1]) == list(range(6))
+    assert sorted(collect(dataset)[1]) == list(range(6))
     with pytest.raises(ValueError, match="needs `root=`"):
         build_dataset(os.path.join(root, "list.txt"), False, **SMALL)
 
@@ -101,9 +73,9 @@ def test_seeded_deterministic_pipeline_repeats_and_reshuffles_each_epoch(manifes
         return build_dataset(manifest_path, True, batch_size=2, seed=3, deterministic=True, **SMALL)
 
     first, second = make(), make()
-    epoch1 = _collect(first)
-    np.testing.assert_array_equal(epoch1[0], _collect(second)[0])
-    epoch2 = _collect(first)
+    epoch1 = collect(first)
+    np.testing.assert_array_equal(epoch1[0], collect(second)[0])
+    epoch2 = collect(first)
     assert not np.array_equal(epoch1[0], epoch2[0])
 
 
@@ -125,7 +97,7 @@ def test_bad_videos_are_skipped_counted_and_reported(manifest_path, tmp_path, ca
     assert dataset.skipped_videos is skipped
     assert int(dataset.cardinality()) == 4
     with caplog.at_level(logging.WARNING, logger="keras_mvf.data"):
-        clips, labels = _collect(dataset)
+        clips, labels = collect(dataset)
         # Training replaces the bad videos by good ones: the epoch keeps its length.
         assert len(clips) == 4 and set(labels) == {0, 1} and skipped.count == 2
         assert set(skipped.reasons) == {str(bad), str(truncated)}
@@ -138,10 +110,10 @@ def test_bad_videos_are_skipped_counted_and_reported(manifest_path, tmp_path, ca
     )
     assert int(evaluation.cardinality()) == 2
     # Evaluation replaces them too (by the next readable entry, wrapping around).
-    assert list(_collect(evaluation)[1]) == [0, 1, 0, 0] and skipped.count == 2
+    assert list(collect(evaluation)[1]) == [0, 1, 0, 0] and skipped.count == 2
     strict = build_dataset(path, True, batch_size=1, skip_bad_videos=False, seed=0, **SMALL)
     with pytest.raises(tf.errors.OpError, match="corrupt.mp4|truncated.avi"):
-        _collect(strict)
+        collect(strict)
 
 
 def test_label_swap_follows_the_flip(tmp_path):
@@ -153,12 +125,14 @@ def test_label_swap_follows_the_flip(tmp_path):
     )
     entries, _ = index_annotations(annotations, str(tmp_path), template="{:d}.png")
     path = write_manifest(str(tmp_path / "m.jsonl"), entries * 40, ["left", "right"], str(tmp_path))
-    dataset = build_dataset(path, True, batch_size=40, label_swap={0: 1}, seed=1, **SMALL)
-    clips, labels = _collect(dataset)
-    left, right = clips[:, 0, :, 0].mean(axis=(1, 2)), clips[:, 0, :, -1].mean(axis=(1, 2))
-    clear = np.abs(left - right) > 200
-    assert clear.sum() > 5
-    np.testing.assert_array_equal(labels[clear], (left > right)[clear].astype(np.int32))
+    pack_tfrecords(load_manifest(path), str(tmp_path / "packed"), 1, short_side=None)
+    for source in (path, str(tmp_path / "packed")):  # the video path and the in-graph one
+        dataset = build_dataset(source, True, batch_size=40, label_swap={0: 1}, seed=1, **SMALL)
+        clips, labels = collect(dataset)
+        left, right = clips[:, 0, :, 0].mean(axis=(1, 2)), clips[:, 0, :, -1].mean(axis=(1, 2))
+        clear = np.abs(left - right) > 200
+        assert clear.sum() > 5
+        np.testing.assert_array_equal(labels[clear], (left > right)[clear].astype(np.int32))
 
 
 def test_tfrecord_pack_reads_like_the_videos(manifest_path, tmp_path):
@@ -167,12 +141,10 @@ def test_tfrecord_pack_reads_like_the_videos(manifest_path, tmp_path):
         manifest, str(tmp_path / "packed"), num_shards=3, short_side=None, quality=95, workers=2
     )
     assert problems == [] and all(os.path.getsize(shard) > 0 for shard in shards)
-    packed = _collect(
+    packed = collect(
         build_dataset(str(tmp_path / "packed"), False, batch_size=6, deterministic=True, **SMALL)
     )
-    direct = _collect(
-        build_dataset(manifest_path, False, batch_size=6, deterministic=True, **SMALL)
-    )
+    direct = collect(build_dataset(manifest_path, False, batch_size=6, deterministic=True, **SMALL))
     order = np.argsort(packed[1])
     np.testing.assert_array_equal(packed[1][order], direct[1])
     error = np.abs(packed[0][order].astype(int) - direct[0].astype(int)).mean()
@@ -180,7 +152,7 @@ def test_tfrecord_pack_reads_like_the_videos(manifest_path, tmp_path):
     training = build_dataset(
         os.path.join(tmp_path, "packed", "*.tfrecord"), True, batch_size=2, seed=0, **SMALL
     )
-    assert _collect(training)[0].shape == (6, 4, 32, 32, 3)
+    assert collect(training)[0].shape == (6, 4, 32, 32, 3)
 
 
 def test_sharding_for_distributed_input(manifest_path, tmp_path):
@@ -192,7 +164,7 @@ def test_sharding_for_distributed_input(manifest_path, tmp_path):
         context = tf.distribute.InputContext(2, index, 2)
         dataset = build_dataset(manifest_path, False, batch_size=4, input_context=context, **SMALL)
         assert dataset.options().experimental_distribute.auto_shard_policy == policy.OFF
-        clips, labels = _collect(dataset)
+        clips, labels = collect(dataset)
         assert dataset.element_spec[0].shape.as_list()[0] is None and len(clips) == 3
         seen.append(set(labels))
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(6))

@@ -157,7 +157,7 @@ def test_manifest_fields_are_type_checked(data_report, case):
 def test_pack_replaces_a_set_and_mixed_sets_are_refused(data_report):
     folder, report = data_report
     shards = [f"clips-0000{i}-of-00003.tfrecord" for i in range(3)]
-    assert report["repacked files"] == ["classes.txt", *shards]
+    assert report["repacked files"] == ["classes.txt", *shards, "clips.index-00000-of-00001.json"]
     assert report["repacked videos"] == 3  # each video once
     kind, message = report["mixed folder"]
     assert kind == "ValueError", message

@@ -5,10 +5,15 @@ logical devices and collective ops are fixed when TensorFlow starts). Under
 `multi_worker` every worker runs it with its own `TF_CONFIG`; each saves its
 weights in its folder of the run (`keras_mvf.training.distribute.worker_dir`).
 BatchNorm is frozen and dropout off, so that every replica computes exactly what
-one device computes and the runs must agree up to float rounding.
+one device computes and the runs must agree up to float rounding. Under
+`mirrored` it also evaluates the trained model on five small videos on one
+device, with `evaluate(strategy=)` and with `keras-mvf evaluate --strategy
+mirrored`, and saves the three results.
 """
 
 import argparse
+import json
+import os
 import sys
 
 import numpy as np
@@ -26,6 +31,51 @@ def tiny_model(**kwargs):
         if isinstance(layer, keras_mvf.MVFModule):
             layer.bn.trainable = False
     return model
+
+
+def evaluate_both_ways(out, strategy):
+    """Evaluates the run's model.keras on five videos on one device and under `strategy`.
+
+    Writes `evaluation.json` (the metrics of `evaluate` on one device and
+    under the strategy, and those `keras-mvf evaluate --strategy mirrored`
+    wrote to `ram://`) and returns the scores of every video both ways.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_mvf import data
+    from keras_mvf.cli import main as cli
+    from keras_mvf.training.evaluation import clip_dataset, evaluate, on_replicas, predict_views
+
+    rng = np.random.default_rng(1)
+    entries = []
+    for i in range(5):
+        name = f"video{i}.avi"
+        data.write_video(os.path.join(out, name), rng.integers(0, 256, (12, 36, 48, 3), "uint8"))
+        entries.append(data.VideoEntry(name, 12, 30.0, i % 3))
+    manifest = data.write_manifest(os.path.join(out, "eval.jsonl"), entries, ["a", "b", "c"], out)
+    model_path = os.path.join(out, "model.keras")
+    # Two clips x three crops per video, batches of three videos: the last one is partial.
+    views = {"protocol": "accurate", "num_clips": 2, "batch_size": 3, "sampling": "uniform"}
+    results = {
+        name: evaluate(model_path, manifest, strategy=chosen, verbose=0, **views)
+        for name, chosen in (("one", None), ("mirrored", strategy))
+    }
+    argv = ["evaluate", model_path, "--data", manifest, "--strategy", "mirrored"]
+    argv += ["--protocol", "accurate", "--clips", "2", "--batch-size", "3", "--sampling", "uniform"]
+    # The reports go to TensorFlow's in-memory filesystem, as they would to an object store.
+    assert cli([*argv, "--out", "ram://evaluation"]) == 0
+    with tf.io.gfile.GFile("ram://evaluation/metrics.json") as file:
+        results["command"] = json.load(file)
+    assert tf.io.gfile.stat("ram://evaluation/confusion.png").length > 1000
+    with open(os.path.join(out, "evaluation.json"), "w") as file:
+        json.dump(results, file)
+    model = keras.models.load_model(model_path, compile=False)
+    with strategy.scope():
+        replicated = keras.models.load_model(model_path, compile=False)
+    dataset, _ = clip_dataset(model, manifest, num_clips=2, num_crops=3, batch_size=3)
+    functions = (model.predict_on_batch, on_replicas(replicated, strategy))
+    return [predict_views(function, dataset, 5, verbose=0)[0] for function in functions]
 
 
 def main(argv=None):
@@ -78,6 +128,9 @@ def main(argv=None):
         loss=np.array(history.history["loss"]),
         val_loss=np.array(history.history["val_loss"]),
     )
+    if args.strategy == "mirrored":
+        one, mirrored = evaluate_both_ways(args.out, strategy)
+        np.savez(os.path.join(args.out, "scores.npz"), one=one, mirrored=mirrored)
     return 0
 
 

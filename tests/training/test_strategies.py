@@ -1,5 +1,6 @@
 """`train()` under MirroredStrategy (two logical CPUs) and MultiWorkerMirroredStrategy (two
-worker processes over 127.0.0.1) agrees with a single-device run."""
+worker processes over 127.0.0.1) agrees with a single-device run, and so does `evaluate` under
+MirroredStrategy."""
 
 import json
 import os
@@ -64,9 +65,18 @@ def single_device(tmp_path_factory):
 
 
 def test_mirrored_two_cpus_matches_single_device(tmp_path, single_device):
+    """Training, and evaluating the trained model (evaluate and keras-mvf evaluate)."""
     finish(start_worker(tmp_path, "--strategy", "mirrored", "--cpus", "2"))
     assert_same_training(final_weights(tmp_path), single_device)
     assert (tmp_path / "model.keras").exists()
+    with np.load(tmp_path / "scores.npz") as scores:
+        assert scores["one"].shape == (5, 3)
+        np.testing.assert_allclose(scores["mirrored"], scores["one"], rtol=1e-5, atol=1e-6)
+    with open(tmp_path / "evaluation.json") as file:
+        results = json.load(file)
+    assert results["mirrored"] == results["one"] and results["one"]["views"] == 6
+    summary = ("top1", "top5", "mean_class_accuracy", "num_videos", "views")
+    assert results["command"] == {key: results["one"][key] for key in summary}
 
 
 def test_multi_worker_two_processes_match_single_device(tmp_path, single_device):
