@@ -42,10 +42,6 @@ PER_FRAME_LAYERS = (
 )
 
 
-def _flat(tensors):
-    return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
-
-
 def _acts_per_frame(layer):
     if isinstance(layer, keras.layers.Concatenate) and layer.axis == 0:
         return False  # concatenating along the batch axis joins frames
@@ -87,9 +83,9 @@ def split_model(model):
     for layer in model.layers:  # in topological order
         if layer is fold or isinstance(layer, keras.layers.InputLayer):
             continue
-        inputs = _flat(layer.input)
+        inputs = keras.tree.flatten(layer.input)
         if _acts_per_frame(layer) and all(id(tensor) in per_frame for tensor in inputs):
-            per_frame.update(id(tensor) for tensor in _flat(layer.output))
+            per_frame.update(id(tensor) for tensor in keras.tree.flatten(layer.output))
             continue
         for tensor in inputs:
             if id(tensor) in per_frame:
@@ -183,7 +179,7 @@ class StreamingClassifier:
                 f"Expected a uint8 RGB frame of shape {self.frame_shape}, the model's frame "
                 f"size. Received: dtype={frame.dtype}, shape={frame.shape}"
             )
-        self._features.append(_flat(self._encode(frame[None].astype(np.float32))))
+        self._features.append(keras.tree.flatten(self._encode(frame[None].astype(np.float32))))
         if not classify or len(self._features) < self.num_frames:
             return None
         window = [np.concatenate(parts) for parts in zip(*self._features, strict=True)]
