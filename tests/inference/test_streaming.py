@@ -55,7 +55,8 @@ def check_stream(stream, model, frames):
     np.testing.assert_allclose(np.stack(pushed[NUM_FRAMES - 1 :]), expected, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", list_models())
+# With `block_counts` set, the 101-layer configurations build the same networks as the 50-layer.
+@pytest.mark.parametrize("name", [name for name in list_models() if "101" not in name])
 def test_stream_equals_the_model_on_every_window(name, frames):
     model = tiny(name)
     check_stream(StreamingClassifier(model), model, frames)
