@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import cv2
 import numpy as np
@@ -64,10 +65,16 @@ def files(trained, tmp_path_factory):
                 str(tflite),
                 "--labels",
                 str(labels),
+                "--uint8-input",  # predict feeds it uint8 clips; float32 is tested in test_tflite
             ]
         )
         == 0
     )
+    assert zipfile.ZipFile(tflite).read("labels.txt").decode() == labels.read_text()
+    (frames,) = json.loads(zipfile.ZipFile(tflite).read("model.json"))["signatures"][
+        "serving_default"
+    ]["inputs"].values()
+    assert frames["dtype"] == "uint8"
     return {
         "labels": str(labels),
         "models": {"keras": keras_path, "saved_model": str(saved_model), "tflite": str(tflite)},
