@@ -6,7 +6,7 @@ import sys
 import pytest
 
 PACKAGES = ("keras_mvf", "keras_mvf.data", "keras_mvf.export", "keras_mvf.models")
-PACKAGES += ("keras_mvf.training", "keras_mvf.weights")
+PACKAGES += ("keras_mvf.inference", "keras_mvf.training", "keras_mvf.weights")
 HEAVY = {"tensorflow", "keras", "numpy", "cv2", "torch", "jax"}
 
 

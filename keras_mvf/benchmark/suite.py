@@ -9,7 +9,8 @@ machine and in one process tree:
    `--torch-reference` (skipped without it);
 4. LiteRT MobileNetV2, MVF against C2D, float32 and int8;
 5. the data pipeline's clips per second per core (`keras_mvf.benchmark.data.measure`);
-6. the peak memory of each inference run of section 1.
+6. the peak memory of each inference run of section 1;
+7. streaming: one frame pushed into `StreamingClassifier` against a whole window.
 
 Every subject runs in a worker process of its own (`keras_mvf.benchmark.workers`);
 the subjects of one comparison are timed in interleaved rounds, after warm-up,
@@ -36,7 +37,7 @@ from keras_mvf.benchmark.models import (
 )
 from keras_mvf.benchmark.workers import Worker, WorkerError, peak_memory, prepare
 
-SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory")
+SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory", "streaming")
 MIN_RUNS = 5
 WARMUP = 2  # untimed calls per subject: the first (tracing, compiling) and one more
 TORCH_REFERENCE = (
@@ -181,6 +182,23 @@ def keras_training(name, scale, batch, xla, threads, device):
     configure_keras(threads, device)
     clips = random_clips(batch, scale.frames, scale.size)
     return training_function(keras_resnet(name, scale), clips, xla)
+
+
+def keras_streaming(scale, mode, threads, device):
+    """MVFNet-50 on one window of a stream: the whole clip ("window"), or the push of its
+    last frame ("push") after the earlier frames went through the per-frame layers."""
+    configure_keras(threads, device)
+    model = keras_resnet("MVFNet-50", scale)
+    clip = random_clips(1, scale.frames, scale.size)
+    if mode == "window":
+        return inference_function(model, clip)
+    from keras_mvf.inference import StreamingClassifier
+
+    stream = StreamingClassifier(model)
+    frames = clip[0].astype("uint8")
+    for frame in frames[:-1]:
+        stream.push(frame)
+    return lambda: stream.push(frames[-1])
 
 
 def load_reference(path):
@@ -627,6 +645,28 @@ class Suite:
             tables.append(self._memory_table(results, headers, "gpu_mib"))
             notes.append("Second table: peak TensorFlow GPU memory of the same runs.")
         return Section("Peak memory of the inference runs", tables=tables, notes=notes)
+
+    def section_streaming(self):
+        options = self.options
+        jobs = {
+            mode: (keras_streaming, (self.scale, mode, options.threads, options.device))
+            for mode in ("window", "push")
+        }
+        results = {mode: measured.seconds for mode, measured in compare(jobs, options.runs).items()}
+        row = [
+            milliseconds(results["window"]),
+            milliseconds(results["push"]),
+            ratio(results["window"] / results["push"]),
+        ]
+        return Section(
+            f"Streaming MVFNet-50: windows of {self.clip}, median ms per window",
+            tables=[(["window ms", "push ms", "window / push"], [row])],
+            notes=[
+                "Batch 1, XLA off. Window: a compiled `model(clip)`. Push: "
+                "`StreamingClassifier.push` of a window's last frame, its earlier frames "
+                "having gone through the per-frame layers (stem, res2-res3) when they came."
+            ],
+        )
 
     @staticmethod
     def _memory_table(results, headers, field):

@@ -54,6 +54,15 @@ def register(subparsers):
         help="TFLite quantization (default: float32)",
     )
     export.add_argument(
+        "--streaming",
+        action="store_true",
+        help="tflite: the 'frame' and 'window' signatures of a live stream instead of one for "
+        "whole clips (docs/mobile.md)",
+    )
+    export.add_argument(
+        "--uint8-input", action="store_true", help="tflite: uint8 pixels in instead of float32"
+    )
+    export.add_argument(
         "--calibration-manifest",
         help="int8: manifest (`keras-mvf data index`) whose videos or frame folders calibrate",
     )
@@ -92,10 +101,23 @@ def register(subparsers):
         "--sliding-window", action="store_true", help="predict every window of the video, over time"
     )
     predict.add_argument(
+        "--stream",
+        action="store_true",
+        help="predict the window ending at every sampled frame (every --window-stride frames), "
+        "as a live stream: each frame goes through the per-frame layers once (.keras files "
+        "and streaming .tflite exports; other models run whole windows)",
+    )
+    predict.add_argument(
+        "--overlay",
+        metavar="OUT.mp4",
+        help="write the video (one only) with the top-k labels and scores drawn on every frame",
+    )
+    predict.add_argument(
         "--window-stride",
         type=int,
         default=None,
-        help="frames between window starts (default: the window's length)",
+        help="frames between window starts (default: the window's length; --stream: "
+        "--frame-interval)",
     )
     predict.add_argument(
         "--threads",
@@ -156,8 +178,11 @@ def run_export(args):
     model, default_labels = load_model(args.model)
     labels = common.resolve_labels(args.labels, model.output_shape[-1], default_labels)
     if args.format == "saved_model":
-        if args.quantization or args.calibration_manifest:
-            raise ValueError("--quantization and --calibration-manifest apply to --format tflite.")
+        if args.quantization or args.calibration_manifest or args.streaming or args.uint8_input:
+            raise ValueError(
+                "--quantization, --calibration-manifest, --streaming and --uint8-input apply to "
+                "--format tflite."
+            )
         path = export_saved_model(
             model, args.output, version=args.version, labels=labels, top_k=args.top_k
         )
@@ -180,13 +205,28 @@ def run_export(args):
                 crop_size=size,
                 short_side=args.short_side or round(size * 256 / 224),
             ).take(args.calibration_clips)
-        path = export_tflite(model, args.output, args.quantization, representative, labels)
+        size = common.clip_shape(model)[1]
+        preprocessing = {
+            "sampling": args.sampling,
+            "frame_interval": args.frame_interval,
+            "short_side": args.short_side or round(size * 256 / 224),
+        }
+        path = export_tflite(
+            model,
+            args.output,
+            args.quantization,
+            representative,
+            labels,
+            input_dtype="uint8" if args.uint8_input else "float32",
+            streaming=args.streaming,
+            preprocessing=preprocessing,
+        )
     print(f"Wrote {path}")
     return 0
 
 
-def _predict_video(predictor, path, args):
-    """One video's result as a JSON-ready dict."""
+def _predict_video(predictor, path, args, stream=None):
+    """One video's result as a JSON-ready dict; windows come from `stream` when given."""
     import numpy as np
 
     from keras_mvf.data import probe
@@ -202,21 +242,51 @@ def _predict_video(predictor, path, args):
             for i in order
         ]
 
-    if not args.sliding_window:
+    if stream is None and not args.sliding_window:
         clips = _test_clips(path, predictor.clip_shape, args, num_clips=args.clips)
         return {"video": path, "predictions": top(predictor.predict(clips).mean(axis=0))}
     info = probe(path)
-    indices, span = _window_indices(
-        info.num_frames, predictor.num_frames, args.frame_interval, args.window_stride
-    )
-    clips = _test_clips(path, predictor.clip_shape, args, indices=indices)
-    probabilities = predictor.predict(clips)
+    span = (predictor.num_frames - 1) * args.frame_interval + 1
+    if stream is not None:
+        from keras_mvf.inference.video import stream_windows
+
+        size = predictor.clip_shape[1]
+        short_side = args.short_side or round(size * 256 / 224)
+        stride = args.window_stride or args.frame_interval
+        found = stream_windows(stream, path, args.frame_interval, stride, short_side)
+        first, last, probabilities = zip(*found, strict=True)
+    else:
+        indices, span = _window_indices(
+            info.num_frames, predictor.num_frames, args.frame_interval, args.window_stride
+        )
+        clips = _test_clips(path, predictor.clip_shape, args, indices=indices)
+        first, last, probabilities = indices[:, 0], indices[:, -1], predictor.predict(clips)
     fps = info.fps or 1.0
     windows = [
-        {"start_s": float(start / fps), "end_s": float((start + span) / fps), "predictions": top(p)}
-        for start, p in zip(indices[:, 0], probabilities, strict=True)
+        {
+            "start_s": float(start / fps),
+            "end_s": float((start + span) / fps),
+            "last_frame": int(end),
+            "predictions": top(p),
+        }
+        for start, end, p in zip(first, last, probabilities, strict=True)
     ]
     return {"video": path, "fps": info.fps, "windows": windows}
+
+
+def _write_overlay(result, output):
+    """Draws a result's predictions on its video: each window's from its last frame on."""
+    from keras_mvf.inference.video import write_overlay
+
+    def lines(predictions):
+        return [f"{p['label']} {p['probability']:.2f}" for p in predictions]
+
+    if "windows" in result:
+        timeline = [(w["last_frame"], lines(w["predictions"])) for w in result["windows"]]
+    else:
+        timeline = [(0, lines(result["predictions"]))]
+    count = write_overlay(result["video"], output, timeline)
+    print(f"Wrote {output} ({count} frames)", file=sys.stderr)
 
 
 def _print_text(result):
@@ -236,11 +306,24 @@ def run_predict(args):
 
     for name in ("clips", "top_k", "frame_interval", "window_stride", "threads"):
         _positive(name.replace("_", "-"), getattr(args, name))
+    if args.stream:
+        from keras_mvf.inference.video import check_window_stride
+
+        check_window_stride(args.window_stride or args.frame_interval, args.frame_interval)
+    if args.overlay:
+        from keras_mvf.inference.video import check_overlay_path
+
+        check_overlay_path(args.overlay)
+        if len(args.videos) != 1:
+            raise ValueError(f"--overlay takes one video. Received: {len(args.videos)} videos")
     predictor = load_predictor(args.model, labels=args.labels, num_threads=args.threads)
+    stream = predictor.stream() if args.stream else None
     results, failed = [], 0
     for path in args.videos:
         try:
-            result = _predict_video(predictor, path, args)
+            result = _predict_video(predictor, path, args, stream)
+            if args.overlay:
+                _write_overlay(result, args.overlay)
         except (OSError, ValueError) as error:  # VideoError is an OSError
             failed += 1
             result = {"video": path, "error": str(error)}

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from keras_mvf.export import common
+from keras_mvf.export import common, metadata
 from keras_mvf.export.saved_model import LABELS_FILE
 from keras_mvf.export.tflite import labels_path
 from keras_mvf.utils.logs import stderr_hidden_when_quiet
@@ -22,14 +22,18 @@ class Predictor:
         labels: list of class names, or `None`.
         format: `"keras"`, `"saved_model"` or `"tflite"`.
         batch_size: clips per call of `predict_batch`. Defaults to `8`.
+        make_stream: function returning a new `StreamingClassifier` that
+            computes each frame's per-frame layers once, or `None` for
+            formats without separate parts. Defaults to `None`.
     """
 
-    def __init__(self, predict_batch, clip_shape, labels, format, batch_size=8):
+    def __init__(self, predict_batch, clip_shape, labels, format, batch_size=8, make_stream=None):
         self.predict_batch = predict_batch
         self.clip_shape = tuple(int(d) for d in clip_shape)
         self.labels = labels
         self.format = format
         self.batch_size = batch_size
+        self.make_stream = make_stream
 
     @property
     def num_frames(self):
@@ -53,6 +57,22 @@ class Predictor:
                 np.asarray(self.predict_batch(clips[i : i + self.batch_size]), np.float32)
                 for i in range(0, len(clips), self.batch_size)
             ]
+        )
+
+    def stream(self):
+        """A new `StreamingClassifier` over this model: frames in, the last window's
+        probabilities out. A `.keras` file or a streaming `.tflite` export computes each
+        frame's per-frame layers once; other models run the whole window at every frame."""
+        from keras_mvf.inference import StreamingClassifier
+
+        if self.make_stream is not None:
+            return self.make_stream()
+
+        def classify(window):
+            return self.predict(window[0][None])
+
+        return StreamingClassifier.from_parts(
+            lambda frames: [frames], classify, self.clip_shape[1:], self.num_frames
         )
 
 
@@ -83,8 +103,13 @@ def _load_keras(path):
     def predict_batch(clips):
         return keras.ops.convert_to_numpy(model(clips.astype(np.float32), training=False))
 
+    def make_stream():
+        from keras_mvf.inference import StreamingClassifier
+
+        return StreamingClassifier(model)
+
     num_classes = model.outputs[0].shape[-1]
-    return predict_batch, common.clip_shape(model), num_classes, labels
+    return predict_batch, common.clip_shape(model), num_classes, labels, make_stream
 
 
 def _load_saved_model(path):
@@ -104,7 +129,7 @@ def _load_saved_model(path):
 
     num_classes = signature.structured_outputs["probabilities"].shape[-1]
     labels = os.path.join(path, "assets", LABELS_FILE)
-    return predict_batch, loaded.clip_shape[0].numpy(), num_classes, labels
+    return predict_batch, loaded.clip_shape[0].numpy(), num_classes, labels, None
 
 
 def _load_tflite(path, num_threads):
@@ -112,19 +137,56 @@ def _load_tflite(path, num_threads):
 
     with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
         interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
-    (source,) = interpreter.get_input_details()
-    target = interpreter.get_output_details()[0]
+    signatures = interpreter.get_signature_list()
+    packed = metadata.read(path).get(metadata.LABELS_FILE)
+    # Labels packed in the file, else (older exports) the file beside it.
+    labels = labels_path(path) if packed is None else packed.decode("utf-8").splitlines()
+    if {"frame", "window"} <= set(signatures):
+        predict_batch, clip_shape, num_classes, make_stream = _tflite_stream_parts(interpreter)
+        return predict_batch, clip_shape, num_classes, labels, make_stream
+    runner = interpreter.get_signature_runner()
+    (source,) = runner.get_input_details().values()
+    (target,) = runner.get_output_details().values()
+
+    def predict_batch(clips):
+        return np.concatenate(
+            [runner(frames=clip.astype(source["dtype"]))["probabilities"] for clip in clips]
+        )
+
+    return predict_batch, tuple(source["shape"]), int(target["shape"][-1]), labels, None
+
+
+def _tflite_stream_parts(interpreter):
+    """`(predict_batch, clip_shape, num_classes, make_stream)` of a streaming export."""
+    from keras_mvf.inference import StreamingClassifier
+
+    frame = interpreter.get_signature_runner("frame")
+    window = interpreter.get_signature_runner("window")
+    source = frame.get_input_details()["frame"]
+    names = list(window.get_input_details())
+    num_frames = int(window.get_input_details()[names[0]]["shape"][0])
+    frame_shape = tuple(int(d) for d in source["shape"][1:])
+
+    def encode(frames):
+        features = frame(frame=frames.astype(source["dtype"]))
+        return [features[name] for name in names]
+
+    def classify(features):
+        return window(**dict(zip(names, features, strict=True)))["probabilities"]
+
+    def make_stream():
+        return StreamingClassifier.from_parts(encode, classify, frame_shape, num_frames)
 
     def predict_batch(clips):
         outputs = []
         for clip in clips:
-            interpreter.set_tensor(source["index"], clip.astype(np.float32))
-            interpreter.invoke()
-            outputs.append(interpreter.get_tensor(target["index"])[0])
+            stream = make_stream()
+            *_, probabilities = (stream.push(image) for image in clip)
+            outputs.append(probabilities)
         return np.stack(outputs)
 
-    return predict_batch, tuple(source["shape"]), int(target["shape"][-1]), labels_path(path)
+    num_classes = int(window.get_output_details()["probabilities"]["shape"][-1])
+    return predict_batch, (num_frames, *frame_shape), num_classes, make_stream
 
 
 def load_predictor(path, labels=None, num_threads=None):
@@ -153,18 +215,20 @@ def load_predictor(path, labels=None, num_threads=None):
     if not os.path.exists(path) and path not in presets.PRESETS:
         raise FileNotFoundError(f"Model not found: {path}")
     if path.endswith(".keras") or preset_dir.is_preset(path) or path in presets.PRESETS:
-        predict_batch, clip_shape, num_classes, default_labels = _load_keras(path)
-        format = "keras"
+        format, load = "keras", _load_keras
     elif os.path.isdir(path):
-        predict_batch, clip_shape, num_classes, default_labels = _load_saved_model(path)
-        format = "saved_model"
+        format, load = "saved_model", _load_saved_model
     elif path.endswith(".tflite"):
-        predict_batch, clip_shape, num_classes, default_labels = _load_tflite(path, num_threads)
-        format = "tflite"
+        format, load = "tflite", lambda path: _load_tflite(path, num_threads)
     else:
         raise ValueError(
             "Expected a .keras file, a preset directory or release name, a SavedModel "
             f"directory or a .tflite file. Received: path={path!r}"
         )
+    predict_batch, clip_shape, num_classes, default_labels, make_stream = load(path)
+    if labels is None and isinstance(default_labels, list):  # packed in the model file
+        labels = common.check_labels(
+            default_labels, num_classes, f"{path} ({metadata.LABELS_FILE})"
+        )
     labels = common.resolve_labels(labels, num_classes, default_labels)
-    return Predictor(predict_batch, clip_shape, labels, format)
+    return Predictor(predict_batch, clip_shape, labels, format, make_stream=make_stream)

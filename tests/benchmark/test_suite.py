@@ -74,7 +74,7 @@ def quick_report():
 
 def test_quick_suite_prints_every_section_with_medians_and_ratios(quick_report):
     found = sections(quick_report)
-    assert sorted(found) == [1, 2, 3, 4, 5, 6], quick_report
+    assert sorted(found) == [1, 2, 3, 4, 5, 6, 7], quick_report
     assert "| threads used | 2 " in quick_report
     assert re.search(r"\| CPU features \| \S", quick_report)
     assert re.search(r"TensorFlow \d+\.\d+.*Keras \d+\.\d+.*torch \d", quick_report)
@@ -109,6 +109,9 @@ def test_quick_suite_prints_every_section_with_medians_and_ratios(quick_report):
     assert all(positive(row["MVFNet-50 MiB"]) > 100 for row in memory)
     for row in memory:
         check_ratio(row["MVF / C2D"], row["MVFNet-50 MiB"], row["C2D-50 MiB"])
+
+    ((streaming,),) = tables(found[7])
+    check_ratio(streaming["window / push"], streaming["window ms"], streaming["push ms"])
 
 
 def test_pytorch_section_without_a_reference_says_how_to_enable_it(capsys):

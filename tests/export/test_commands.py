@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import cv2
 import numpy as np
@@ -64,10 +65,16 @@ def files(trained, tmp_path_factory):
                 str(tflite),
                 "--labels",
                 str(labels),
+                "--uint8-input",  # predict feeds it uint8 clips; float32 is tested in test_tflite
             ]
         )
         == 0
     )
+    assert zipfile.ZipFile(tflite).read("labels.txt").decode() == labels.read_text()
+    (frames,) = json.loads(zipfile.ZipFile(tflite).read("model.json"))["signatures"][
+        "serving_default"
+    ]["inputs"].values()
+    assert frames["dtype"] == "uint8"
     return {
         "labels": str(labels),
         "models": {"keras": keras_path, "saved_model": str(saved_model), "tflite": str(tflite)},
@@ -243,3 +250,63 @@ def test_predict_rejects_unknown_model_format(files, capsys):
         "Expected a .keras file, a preset directory or release name, a SavedModel directory or "
         "a .tflite file" in capsys.readouterr().err
     )
+
+
+def predict_json(argv, capsys):
+    assert main(["predict", *argv, "--json", *AS_TRAINED]) == 0
+    return json.loads(capsys.readouterr().out)[0]
+
+
+@pytest.mark.parametrize("format", ["keras", "tflite"])
+def test_stream_gives_the_sliding_windows(format, files, capsys):
+    """--stream (per-frame layers once for .keras, whole windows for this .tflite) = windows."""
+    argv = [files["red_then_blue"], "--model", files["models"][format], "--frame-interval", "2"]
+    argv += ["--window-stride", "8", "--labels", files["labels"]]
+    streamed = predict_json([*argv, "--stream"], capsys)["windows"]
+    expected = predict_json([*argv, "--sliding-window"], capsys)["windows"]
+    assert [w["start_s"] for w in streamed] == [0.0, 1.0, 2.0, 3.0]
+    for stream_window, window in zip(streamed, expected, strict=True):
+        assert stream_window["last_frame"] == window["last_frame"]
+        assert stream_window["end_s"] == window["end_s"]
+        for got, want in zip(stream_window["predictions"], window["predictions"], strict=True):
+            assert got["label"] == want["label"]
+            assert got["probability"] == pytest.approx(want["probability"], rel=1e-4, abs=1e-6)
+
+
+def test_stream_predicts_at_every_sampled_frame_by_default(files, capsys):
+    argv = [files["red_then_blue"], "--model", files["models"]["tflite"], "--stream"]
+    windows = predict_json([*argv, "--frame-interval", "2"], capsys)["windows"]
+    # 32 frames, every 2nd sampled: windows of 4 end at frames 6, 8, ..., 30.
+    assert [w["last_frame"] for w in windows] == list(range(6, 32, 2))
+    assert [w["start_s"] for w in windows] == [i / 8 for i in range(0, 26, 2)]
+    assert main(["predict", *argv, "--frame-interval", "2", "--window-stride", "3"]) == 2
+    assert "window stride must be a multiple of the frame interval" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "format, mode", [("keras", "--stream"), ("saved_model", "--sliding-window"), ("tflite", None)]
+)
+def test_overlay_writes_every_frame_with_the_labels(format, mode, files, tmp_path, capsys):
+    output = tmp_path / "overlay.mp4"
+    argv = [files["red_then_blue"], "--model", files["models"][format], "--frame-interval", "2"]
+    argv += [*([mode] if mode else []), "--overlay", str(output), *AS_TRAINED, "--top-k", "2"]
+    assert main(["predict", *argv]) == 0
+    assert f"Wrote {output} (32 frames)" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["overlay.mp4"]  # written under a temporary name, renamed
+    capture = cv2.VideoCapture(str(output))
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    assert len(frames) == 32 and frames[0].shape == (SIZE, SIZE, 3)
+    # White text on the top rows, where the video has only dark noise: from the first
+    # frame for a whole-video prediction, from the end of the first window (frame 6) else.
+    text_rows = [frame[:8].max() > 150 for frame in frames]
+    assert text_rows == [True] * 32 if mode is None else [False] * 6 + [True] * 26
+
+
+def test_overlay_takes_one_video_and_a_video_extension(files, tmp_path, capsys):
+    model = ["--model", files["models"]["keras"]]
+    assert main(["predict", files["red"], files["blue"], *model, "--overlay", "o.mp4"]) == 2
+    assert "--overlay takes one video. Received: 2 videos" in capsys.readouterr().err
+    assert main(["predict", files["red"], *model, "--overlay", str(tmp_path / "o.gif")]) == 2
+    assert "must end in one of .avi, .m4v, .mkv, .mov, .mp4, .webm" in capsys.readouterr().err

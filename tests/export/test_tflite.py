@@ -1,6 +1,8 @@
 """TFLite / LiteRT export: builtin ops on 4-D tensors, numbers in the LiteRT interpreter."""
 
+import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -60,6 +62,67 @@ def test_float32_equals_keras(exports, trained, test_clips):
     np.testing.assert_allclose(
         predictor.predict(clips), keras_probabilities(trained[0], clips), atol=1e-4
     )
+
+
+def test_labels_and_description_are_packed_in_the_file(exports):
+    path = exports(None)
+    assert not os.path.exists(labels_path(path))
+    with zipfile.ZipFile(path) as archive:  # no keras_mvf, no TFLite metadata library
+        assert archive.read("labels.txt").decode("utf-8").splitlines() == LABELS
+        description = json.loads(archive.read("model.json"))
+    assert description["labels"] == "labels.txt"
+    assert (description["num_frames"], description["num_classes"]) == (NUM_FRAMES, len(LABELS))
+    assert description["signatures"] == {
+        "serving_default": {
+            "inputs": {"frames": {"shape": [NUM_FRAMES, SIZE, SIZE, 3], "dtype": "float32"}},
+            "outputs": {"probabilities": {"shape": [1, len(LABELS)], "dtype": "float32"}},
+        }
+    }
+    assert description["pixels"]["color"] == "RGB" and description["pixels"]["range"] == [0, 255]
+    assert description["preprocessing"] == {
+        "sampling": "dense",
+        "frame_interval": 8,
+        "short_side": round(SIZE * 256 / 224),
+        "crop": "centre",
+    }
+
+
+@pytest.fixture(scope="module")
+def streaming_export(trained, tmp_path_factory):
+    path = tmp_path_factory.mktemp("streaming") / "tiny_stream.tflite"
+    return export_tflite(trained[0], path, labels=LABELS, input_dtype="uint8", streaming=True)
+
+
+def test_streaming_export_driven_as_an_app_would_equals_keras(streaming_export, trained):
+    path = streaming_export
+    assert_mobile_friendly(path)
+    with zipfile.ZipFile(path) as archive:
+        signatures = json.loads(archive.read("model.json"))["signatures"]
+    interpreter = Interpreter(model_path=os.fspath(path))
+    assert set(interpreter.get_signature_list()) == {"frame", "window"}
+    frame, window = (interpreter.get_signature_runner(key) for key in ("frame", "window"))
+    assert frame.get_input_details()["frame"]["dtype"] == np.uint8
+    names = list(signatures["window"]["inputs"])
+    assert names == list(signatures["frame"]["outputs"]) and len(names) >= 1
+    # Two clips back to back: the windows in between mix frames of both.
+    frames = np.concatenate(make_clips(2, seed=6)[0])
+    kept, pushed = [], []
+    for image in frames:
+        kept = [*kept, frame(frame=image[None])][-NUM_FRAMES:]
+        if len(kept) == NUM_FRAMES:
+            inputs = {name: np.concatenate([f[name] for f in kept]) for name in names}
+            pushed.append(window(**inputs)["probabilities"][0])
+    windows = np.stack([frames[i : i + NUM_FRAMES] for i in range(len(pushed))])
+    expected = keras_probabilities(trained[0], windows)
+    assert np.abs(np.diff(expected, axis=0)).max() > 1e-2  # windows differ: order matters
+    np.testing.assert_allclose(np.stack(pushed), expected, atol=1e-4)
+
+    predictor = load_predictor(path)  # the same through the predictor and its stream
+    assert predictor.labels == LABELS and predictor.clip_shape == (NUM_FRAMES, SIZE, SIZE, 3)
+    np.testing.assert_allclose(predictor.predict(windows[:3]), expected[:3], atol=1e-4)
+    stream = predictor.stream()
+    streamed = [stream.push(image) for image in frames][NUM_FRAMES - 1 :]
+    np.testing.assert_allclose(np.stack(streamed), expected, atol=1e-4)
 
 
 def test_float16_close_to_keras(exports, trained, test_clips):
@@ -139,6 +202,11 @@ def test_labels_path():
         ({"quantization": "int8"}, "representative_data=None"),
         ({"representative_data": [np.zeros((2, 32, 32, 3))]}, "quantization=None"),
         ({"path": "model.lite"}, "Received: path='model.lite'"),
+        ({"input_dtype": "int8"}, "Received: input_dtype='int8'"),
+        (
+            {"quantization": "int8", "representative_data": [], "streaming": True},
+            "quantization='int8' with streaming=True",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message, tmp_path):
