@@ -137,6 +137,7 @@ def _load_tflite(path, num_threads):
 
     with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
         interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        interpreter.allocate_tensors()  # creates the delegate
     signatures = interpreter.get_signature_list()
     packed = metadata.read(path).get(metadata.LABELS_FILE)
     # Labels packed in the file, else (older exports) the file beside it.

@@ -1,13 +1,12 @@
 """Live classification of video files: windows from a stream, and videos with the labels drawn."""
 
-import contextlib
 import os
-import tempfile
 
 import cv2
 
 from keras_mvf.data.transforms import transform_clips
 from keras_mvf.data.video import _FOURCC_BY_EXTENSION, _open, probe, to_rgb
+from keras_mvf.utils import files
 
 OVERLAY_EXTENSIONS = tuple(sorted(_FOURCC_BY_EXTENSION))
 
@@ -127,31 +126,25 @@ def write_overlay(path, output, timeline):
     output = os.fspath(output)
     shown = sorted(timeline, key=lambda item: item[0])
     fps = probe(path).fps or 25.0
-    parent, name = os.path.split(os.path.abspath(output))
-    extension = os.path.splitext(name)[1]
-    descriptor, partial = tempfile.mkstemp(
-        prefix=f".{name}.", suffix=f".partial{extension}", dir=parent
-    )
-    os.close(descriptor)
+    extension = os.path.splitext(output)[1]
     writer = None
     count, current, lines = 0, 0, []
-    try:
-        for index, frame in decoded_frames(path):
+    with files.replacing(output) as partial:
+        try:
+            for index, frame in decoded_frames(path):
+                if writer is None:
+                    fourcc = cv2.VideoWriter_fourcc(*_FOURCC_BY_EXTENSION[extension.lower()])
+                    writer = cv2.VideoWriter(partial, fourcc, fps, frame.shape[1::-1])
+                    if not writer.isOpened():
+                        raise OSError(f"OpenCV cannot write {extension} videos here: {output}")
+                while current < len(shown) and shown[current][0] <= index:
+                    lines = shown[current][1]
+                    current += 1
+                writer.write(cv2.cvtColor(draw_predictions(frame, lines), cv2.COLOR_RGB2BGR))
+                count += 1
             if writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*_FOURCC_BY_EXTENSION[extension.lower()])
-                writer = cv2.VideoWriter(partial, fourcc, fps, frame.shape[1::-1])
-                if not writer.isOpened():
-                    raise OSError(f"OpenCV cannot write {extension} videos here: {output}")
-            while current < len(shown) and shown[current][0] <= index:
-                lines = shown[current][1]
-                current += 1
-            writer.write(cv2.cvtColor(draw_predictions(frame, lines), cv2.COLOR_RGB2BGR))
-            count += 1
-        writer.release()
-        os.replace(partial, output)
-    finally:
-        if writer is not None:
-            writer.release()
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(partial)
+                raise ValueError(f"No frames to draw on: {path} decoded to none")
+        finally:
+            if writer is not None:
+                writer.release()
     return count

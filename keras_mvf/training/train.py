@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from keras_mvf.models import pretrained
 from keras_mvf.training import distribute, optimization, recipes
+from keras_mvf.utils import files
 from keras_mvf.utils.progress import progress_verbosity
 
 # Recipe values `train()` takes when an argument is left as None.
@@ -382,22 +383,14 @@ class CorruptBackupError(RuntimeError):
     """The training backup in `out_dir/backup` cannot be read; the message says what to do."""
 
 
-# Files being written are renamed onto their final names only once complete.
-_PARTIAL = ".keras_mvf-partial-"
 # The backup's commit point: the last epoch done and its weights file.
 _METADATA = "training_metadata.json"
 
 
 def _replace_atomically(path, write):
-    """Calls `write(temporary path)` in `path`'s folder, then renames the result onto `path`.
-
-    A crash leaves either the old file or the new one, never a truncated mix;
-    the temporary name keeps the suffix (Keras wants `.weights.h5`).
-    """
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f"{_PARTIAL}{os.getpid()}-{name}")
-    write(temporary)
-    os.replace(temporary, path)
+    """Calls `write(temporary path)` beside `path`, then renames the result onto `path`."""
+    with files.replacing(path) as temporary:
+        write(temporary)
 
 
 def _write_text(text):
@@ -418,17 +411,18 @@ def _save_model(model, work_dir, classes, metadata):
     `labels.txt` holds the manifest's class names when the model has one
     output per class; `predict`, `evaluate` and `export` find them there.
     """
-    from keras_mvf.utils.files import write_labels
     from keras_mvf.weights import preset_dir
 
     labels = classes if classes and len(classes) == model.output_shape[-1] else None
     config = getattr(model, "keras_mvf_config", None)
     if config is not None:
         config = (config["model"], dict(config["kwargs"]))
-        files = preset_dir.writers(model, config, labels, metadata)
+        writers = preset_dir.writers(model, config, labels, metadata)
     else:  # a model of the caller's own builder: its labels only
-        files = {preset_dir.LABELS: lambda path: write_labels(path, labels)} if labels else {}
-    for name, write in files.items():
+        writers = (
+            {preset_dir.LABELS: lambda path: files.write_labels(path, labels)} if labels else {}
+        )
+    for name, write in writers.items():
         _replace_atomically(os.path.join(work_dir, name), write)
     _replace_atomically(os.path.join(work_dir, "model.keras"), model.save)
 
@@ -640,7 +634,7 @@ def _callbacks(work_dir, restored, validate, tensorboard, chief):
     done, weights = restored
     backup_dir = os.path.join(work_dir, "backup")
     for folder in (work_dir, backup_dir):
-        for partial in glob.glob(os.path.join(glob.escape(folder), f"{_PARTIAL}*")):
+        for partial in glob.glob(os.path.join(glob.escape(folder), f"{files.PARTIAL_PREFIX}*")):
             os.remove(partial)  # left by a crash mid-write
     backup = _Backup(backup_dir, weights)
     if not chief:

@@ -79,19 +79,24 @@ def write_atomically(path, text):
     replace(temporary, path)
 
 
+# Names being written start with this; the rest of the name ends as the target's does, as
+# Keras (`.keras`, `.weights.h5`) and OpenCV (the container) want.
+PARTIAL_PREFIX = ".partial-"
+
+
 @contextlib.contextmanager
 def replacing(path, directory=False):
     """Yields a new path beside `path` to write to; renames it to `path` when the block succeeds.
 
     Readers of `path` see the old file (or directory) or the complete new one,
     never part of one; a write that fails or is killed leaves `path` as it
-    was (a killed one may leave the hidden `.<name>.<random>.partial` behind).
+    was (a killed one may leave the hidden `.partial-<random>-<name>` behind).
     A directory replaces an old one in two renames: the old one is moved aside
     and deleted only once the new one is in place.
     """
     path = os.fspath(path)
     parent, name = os.path.split(os.path.abspath(path))
-    temp = os.path.join(parent, f".{name}.{secrets.token_hex(4)}.partial")
+    temp = os.path.join(parent, f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{name}")
     if directory:
         os.mkdir(temp)
     try:

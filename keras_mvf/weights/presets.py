@@ -7,12 +7,12 @@ The architecture each one needs is the model registry's
 import hashlib
 import importlib.resources
 import os
-import secrets
 import sys
 import urllib.request
 
 import numpy as np
 
+from keras_mvf.utils import files
 from keras_mvf.weights import pth
 
 RELEASE_URL = "https://github.com/whwu95/MVFNet/releases/download/"
@@ -165,7 +165,7 @@ def _fetch(url, path):
 def download_checkpoint(name):
     """The local path of released checkpoint `name`, downloaded into the cache once.
 
-    The download goes to a hidden `.partial` file in the cache folder and is
+    The download goes to a hidden `.partial-*` file in the cache folder and is
     renamed into place only once it checks out: its sha256 where one is
     recorded, otherwise it must read as a PyTorch checkpoint (`read_pth`). A
     cached file is checked the same way on every call; one that fails (cut
@@ -193,14 +193,13 @@ def download_checkpoint(name):
         )
         os.remove(path)
     os.makedirs(cache_root(), exist_ok=True)
-    partial = os.path.join(cache_root(), f".{filename}.{secrets.token_hex(4)}.partial")
     elsewhere = (
         f"Without network, download {filename} elsewhere, then either pass its path "
         f"(weights='/path/{filename}') or convert it once into a preset directory: "
         f"`keras-mvf convert /path/{filename} {name}/` and pass its path, "
         f"keras_mvf.from_preset('{name}/')."
     )
-    try:
+    with files.replacing(path) as partial:  # a bad download never reaches the cache
         try:
             _fetch(url, partial)
         except Exception as error:
@@ -214,10 +213,6 @@ def download_checkpoint(name):
                 f"{url} did not serve the {name} checkpoint: {problem}. The download was "
                 f"deleted, not cached as {path}; check the URL ({BASE_URL_ENV}). {elsewhere}"
             )
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     if PRESETS[name]["sha256"] is None:
         print(
             f"keras_mvf: no sha256 is recorded for {name}, so {filename} was only checked to "

@@ -88,6 +88,7 @@ def test_saved_model_version_is_replaced_whole(models, clips, tmp_path):
 def test_tflite_is_replaced_with_its_labels(models, clips, tmp_path):
     first, second = models
     path = str(tmp_path / "tiny.tflite")
+    (tmp_path / "tiny.labels.txt").write_text("stale\nlabels\nbeside\n")  # an older export's
     export_tflite(first, path, labels=["a", "b", "c"])
     assert load_predictor(path).labels == ["a", "b", "c"]
     with pytest.raises(ValueError, match=r"`quantization` must be one of"):
@@ -100,7 +101,8 @@ def test_tflite_is_replaced_with_its_labels(models, clips, tmp_path):
     np.testing.assert_allclose(predictor.predict(clips), probabilities(second, clips), atol=1e-5)
     export_tflite(second, path, labels=["x", "y", "z"])
     assert load_predictor(path).labels == ["x", "y", "z"]
-    assert sorted(os.listdir(tmp_path)) == ["tiny.labels.txt", "tiny.tflite"]
+    # The labels travel inside the file; none of an older export's remain beside it.
+    assert sorted(os.listdir(tmp_path)) == ["tiny.tflite"]
 
 
 def test_an_interrupted_write_leaves_the_old_file_or_directory(tmp_path):
@@ -223,7 +225,7 @@ def test_a_download_cut_off_never_reaches_the_cache(weights_cache, tmp_path, mon
             time.sleep(0.05)
         # Where a killed process would leave it: only a hidden partial file, not the cache entry.
         (partial,) = os.listdir(cached.parent)
-        assert partial.startswith(".resnet50.pth.") and partial.endswith(".partial")
+        assert partial.startswith(".partial-") and partial.endswith("-resnet50.pth")
     finally:
         _Stalling.release.set()
         client.join(30)
