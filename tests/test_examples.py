@@ -11,6 +11,7 @@ import pytest
 
 from keras_mvf.cli import main
 from keras_mvf.data import write_video
+from keras_mvf.export import load_predictor
 
 # Each runs example scripts or the notebook in fresh processes.
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def test_finetune_then_evaluate(tmp_path, capsys):
         main(["export", str(run / "model.keras"), "--format", "tflite", "--output", str(tflite)])
         == 0
     )
-    assert (tmp_path / "model.labels.txt").read_text() == "blue\nred\n"
+    assert load_predictor(tflite).labels == ["blue", "red"]  # packed inside the file
 
 
 def test_kinetics_example_shows_its_usage():

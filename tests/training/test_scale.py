@@ -44,6 +44,6 @@ def test_train_on_shards_knows_the_epoch_length_and_the_classes(shards, tmp_path
     assert model.output_shape[-1] == len(CLASS_NAMES)
     assert len(history.history["loss"]) == 1 and "val_accuracy" in history.history
     assert history.params["steps"] == 2  # ten videos, batches of five
-    labels = (tmp_path / "run" / "model.labels.txt").read_text().splitlines()
+    labels = (tmp_path / "run" / "labels.txt").read_text().splitlines()
     assert labels == list(CLASS_NAMES)
     assert keras.models.load_model(tmp_path / "run" / "model.keras").output_shape[-1] == 10
