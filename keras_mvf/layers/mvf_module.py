@@ -246,13 +246,22 @@ class MVFModule(keras.layers.Layer):
         return out
 
     def _shifted_views(self, processed, t_kernel, h_kernel, w_kernel):
-        """The sum of the views as shifted slices times per-channel weights."""
+        """The sum of the views as shifted windows times per-channel taps: the centre
+        taps of all views scale the input itself, the others read windows of two
+        zero-padded copies (the clips padded along T; the frames along H and W)."""
         shape = ops.shape(processed)
+        centre = self.kernel_size // 2
+        kernels = [kernel for kernel in (t_kernel, h_kernel, w_kernel) if kernel is not None]
+        out = processed * sum(kernel[centre] for kernel in kernels)
+        if centre == 0:
+            return out
         clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
-        out = ops.reshape(_shifted_sum(clips, t_kernel, axis=1), shape)
-        for kernel, axis in ((h_kernel, 1), (w_kernel, 2)):
-            if kernel is not None:
-                out = out + _shifted_sum(processed, kernel, axis)
+        out = out + ops.reshape(_off_centre_sum(clips, {1: t_kernel}), shape)
+        spatial = {
+            axis: kernel for axis, kernel in ((1, h_kernel), (2, w_kernel)) if kernel is not None
+        }
+        if spatial:
+            out = out + _off_centre_sum(processed, spatial)
         return out
 
     def compute_output_shape(self, input_shape):
@@ -273,23 +282,26 @@ class MVFModule(keras.layers.Layer):
         }
 
 
-def _shifted_sum(x, kernel, axis):
-    """The depthwise 1D convolution of `x` along `axis` with `kernel` `(size, channels)`,
-    zero padding ("same"), as a sum of shifted copies of `x` times the kernel's taps.
+def _off_centre_sum(x, kernels):
+    """The sum, over `{axis: kernel}` (kernels `(size, channels)`, size > 1), of
+    depthwise 1D convolutions of `x` along `axis` with zero padding, without
+    their centre taps.
 
-    Each shifted copy is a slice padded with zeros on the other side: one pad per
-    copy, which XLA fuses into the loop that sums them (a padded `x` sliced three
-    times would be written to memory first).
+    `x` is padded once along all the axes (XLA writes the padded copy once);
+    each tap reads a window of it, shifted along its axis and centred along the
+    others, so XLA sums all the taps in one loop of plain strided reads.
     """
-    half = kernel.shape[0] // 2
+    size = next(iter(kernels.values())).shape[0]
+    centre = size // 2
+    rank = len(x.shape)
+    padded = ops.pad(x, [(centre, centre) if a in kernels else (0, 0) for a in range(rank)])
     out = None
-    for i in range(kernel.shape[0]):
-        offset = i - half  # output position p reads x[p + offset]
-        index = [slice(None)] * len(x.shape)
-        padding = [(0, 0)] * len(x.shape)
-        index[axis] = slice(max(offset, 0), offset if offset < 0 else None)
-        padding[axis] = (max(-offset, 0), max(offset, 0))
-        shifted = ops.pad(x[tuple(index)], padding) if offset else x
-        term = shifted * kernel[i]
-        out = term if out is None else out + term
+    for axis, kernel in kernels.items():
+        for i in range(size):
+            if i == centre:
+                continue
+            index = [slice(centre, -centre) if a in kernels else slice(None) for a in range(rank)]
+            index[axis] = slice(i, i - size + 1 or None)
+            term = padded[tuple(index)] * kernel[i]
+            out = term if out is None else out + term
     return out

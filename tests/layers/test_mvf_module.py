@@ -99,7 +99,10 @@ def outputs_and_gradients(layer, x, training):
 
 
 @pytest.mark.parametrize("training", [False, True])
-@pytest.mark.parametrize("kwargs", [{"alpha": 0.5}, ABLATIONS[-1], ABLATIONS[-2]])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"alpha": 0.5}, ABLATIONS[-1], ABLATIONS[-2], {"alpha": 0.5, "views": "th", "kernel_size": 5}],
+)
 def test_formulations_agree_in_outputs_and_gradients(kwargs, training):
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
