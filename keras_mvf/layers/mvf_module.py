@@ -215,7 +215,7 @@ class MVFModule(keras.layers.Layer):
         else:
             out = self._depthwise_views(processed, *kernels)
         out = out + bias if folded else self.bn(out, training=training)
-        out = ops.cast(keras.activations.hard_silu(out), passed.dtype)
+        out = ops.cast(_hard_swish(out), passed.dtype)
         if split:
             return [out, passed]
         return ops.concatenate([out, passed], axis=-1)
@@ -280,6 +280,13 @@ class MVFModule(keras.layers.Layer):
             "momentum": self.momentum,
             "implementation": self.implementation,
         }
+
+
+def _hard_swish(x):
+    """`keras.activations.hard_silu`, `x * relu6(x + 3) / 6`, in an order that the TFLite
+    converter keeps as an addition (with relu6) and a multiplication: its HARD_SWISH op
+    runs in float only on XNNPACK, so an int8 model would leave XNNPACK at every module."""
+    return ops.relu6(x + 3.0) * x * (1.0 / 6.0)
 
 
 def _off_centre_sum(x, kernels):
