@@ -32,10 +32,10 @@ class MVFModule(keras.layers.Layer):
       one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
       kernels. Fast where depthwise convolutions are: TensorFlow without XLA,
       LiteRT.
-    - `"shift"`: each view is the sum of `kernel_size` zero-padded shifted
-      slices times per-channel weights, elementwise work that XLA fuses (with
-      the BatchNorm and hard-swish) into one loop, where its depthwise
-      convolutions are slow.
+    - `"shift"`: each view is the sum of `kernel_size` shifted windows of the
+      zero-padded input times per-channel weights, elementwise work that XLA
+      fuses (with the BatchNorm and hard-swish) into one loop, where its
+      depthwise convolutions are slow.
 
     `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
     function compiled with `jit_compile=True`) and `"depthwise"` otherwise. At
