@@ -1,4 +1,5 @@
-"""Every private Keras name keras_mvf relies on, declared and checked in one place.
+"""Every private Keras (and TensorFlow) name keras_mvf relies on, declared and checked in
+one place.
 
 Keras keeps no promise about names that start with an underscore nor about the
 layout of its `.weights.h5` files, and a rename would not always fail loudly:
@@ -12,7 +13,10 @@ feature that needs it is used (not at `import keras_mvf`):
   clip the gradient norm of the whole global batch;
 - the `.weights.h5` layout, `layers/<layer class in snake case>[_<n>]/vars/<i>`:
   read by `weights.loading` (which ResNet layout a file holds, and the
-  classifier's shape, to load weights under a classifier of another size).
+  classifier's shape, to load weights under a classifier of another size);
+- TensorFlow's `control_flow_util.GraphOrParentsInXlaContext`: whether the
+  function being traced compiles with XLA (`compiling_with_xla`), which picks
+  the MVF module's formulation.
 
 A missing name or layout is an error naming the installed Keras and the tested
 range (`TESTED_KERAS`, the range `pyproject.toml` requires). A Keras version
@@ -85,6 +89,39 @@ def replace_symbolic_build(model, build):
 def symbolic_build(model, data_batch):
     """Builds `model`, its compiled metrics and optimizer from one data batch."""
     model._symbolic_build(data_batch=data_batch)
+
+
+def compiling_with_xla():
+    """Whether the function being traced now runs under XLA.
+
+    Always on the JAX backend; on TensorFlow, inside a `tf.function` with
+    `jit_compile=True` (also Keras' `compile(jit_compile=True)`), which enters
+    an XLA context that TensorFlow keeps private. False in eager TensorFlow and
+    on other backends.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return True
+    if backend != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return _graph_in_xla_context()(tf.compat.v1.get_default_graph())
+
+
+@functools.cache
+def _graph_in_xla_context():
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    name = "GraphOrParentsInXlaContext"
+    if not hasattr(control_flow_util, name):
+        raise RuntimeError(
+            f"keras_mvf needs TensorFlow's private control_flow_util.{name} to tell whether "
+            f"a function compiles with XLA; TensorFlow {tf.__version__} does not provide it. "
+            "keras_mvf is tested with TensorFlow 2.21."
+        )
+    return getattr(control_flow_util, name)
 
 
 def _vars(file, layer):

@@ -63,6 +63,20 @@ def inference_function(model, clips, jit_compile=False):
     return lambda: call(clips).numpy()
 
 
+def jax_inference_function(model, clips):
+    """`inference_function` on the JAX backend: `model(clips, training=False)` compiled
+    with `jax.jit` (XLA), its variables passed as arguments rather than baked in."""
+    import jax
+
+    clips = jax.numpy.asarray(clips)
+    variables = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+    )
+    call = jax.jit(lambda variables, x: model.stateless_call(*variables, x, training=False)[0])
+    return lambda: call(variables, clips).block_until_ready()
+
+
 def training_function(model, clips, jit_compile=False, seed=0):
     """A zero-argument training step (forward, backward, SGD update) of `model` on `clips`."""
     import keras

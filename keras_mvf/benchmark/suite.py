@@ -10,7 +10,8 @@ machine and in one process tree:
 4. LiteRT MobileNetV2, MVF against C2D, float32 and int8;
 5. the data pipeline's clips per second per core (`keras_mvf.benchmark.data.measure`);
 6. the peak memory of each inference run of section 1;
-7. streaming: one frame pushed into `StreamingClassifier` against a whole window.
+7. sections 1 and 2 on Keras' JAX backend (XLA), where JAX is installed;
+8. streaming: one frame pushed into `StreamingClassifier` against a whole window.
 
 Every subject runs in a worker process of its own (`keras_mvf.benchmark.workers`);
 the subjects of one comparison are timed in interleaved rounds, after warm-up,
@@ -32,12 +33,13 @@ from pathlib import Path
 from keras_mvf.benchmark.models import (
     inference_function,
     interleaved_timings,
+    jax_inference_function,
     random_clips,
     training_function,
 )
 from keras_mvf.benchmark.workers import Worker, WorkerError, peak_memory, prepare
 
-SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory", "streaming")
+SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory", "jax", "streaming")
 MIN_RUNS = 5
 WARMUP = 2  # untimed calls per subject: the first (tracing, compiling) and one more
 TORCH_REFERENCE = (
@@ -50,7 +52,8 @@ TORCH_REFERENCE = (
 class Scale:
     """Sizes of everything the suite builds: the real ones, or tiny ones for `--quick`.
 
-    `inference` and `training` are the `(batch, XLA)` configurations timed;
+    `inference` and `training` are the `(batch, XLA)` configurations timed,
+    `jax_inference` and `jax_training` the batches timed on JAX;
     `data` is `(clips, repeats, batches)` for `measure`, repeats None meaning `--runs`.
     """
 
@@ -61,6 +64,8 @@ class Scale:
     classes: int
     inference: tuple
     training: tuple
+    jax_inference: tuple
+    jax_training: tuple
     mobilenet_width: float
     calibration_clips: int
     data: tuple
@@ -74,6 +79,8 @@ FULL = Scale(
     classes=400,
     inference=((1, False), (1, True), (8, False), (8, True)),
     training=((2, False), (2, True)),
+    jax_inference=(1, 8),
+    jax_training=(2,),
     mobilenet_width=1.0,
     calibration_clips=8,
     data=(20, None, 10),
@@ -87,6 +94,8 @@ QUICK = Scale(
     classes=10,
     inference=((1, False), (2, True)),
     training=((2, False),),
+    jax_inference=(2,),
+    jax_training=(),  # compiling a JAX training step takes about a minute even here
     mobilenet_width=0.35,
     calibration_clips=2,
     data=(1, 1, 1),
@@ -118,6 +127,7 @@ CPU_FEATURES = (
 LIBRARIES = {
     "TensorFlow": "tensorflow",
     "Keras": "keras",
+    "JAX": "jax",
     "numpy": "numpy",
     "torch": "torch",
     "LiteRT": "ai-edge-litert",
@@ -182,6 +192,32 @@ def keras_training(name, scale, batch, xla, threads, device):
     configure_keras(threads, device)
     clips = random_clips(batch, scale.frames, scale.size)
     return training_function(keras_resnet(name, scale), clips, xla)
+
+
+def configure_jax():
+    """Keras on the JAX backend, on the CPU. A worker imports Keras only when first
+    asked to, so the backend can still be chosen here."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise RuntimeError(
+            "Keras was imported in this worker before the JAX backend could be chosen. "
+            f"Received: backend={keras.backend.backend()!r}"
+        )
+
+
+def jax_inference(name, scale, batch):
+    configure_jax()
+    clips = random_clips(batch, scale.frames, scale.size)
+    return jax_inference_function(keras_resnet(name, scale), clips)
+
+
+def jax_training(name, scale, batch):
+    configure_jax()
+    clips = random_clips(batch, scale.frames, scale.size)
+    return training_function(keras_resnet(name, scale), clips, jit_compile=True)
 
 
 def keras_streaming(scale, mode, threads, device):
@@ -470,15 +506,21 @@ class Suite:
             )
         return section
 
-    def compare_resnets(self, factory, configs, gpu_memory=False):
-        """`{(batch, xla): {model: Measured}}`: the `RESNETS` compared per configuration."""
+    def compare_resnets(self, factory, configs, gpu_memory=False, engine="tensorflow"):
+        """`{(batch, xla): {model: Measured}}`: the `RESNETS` compared per configuration.
+
+        On the `"jax"` engine a factory takes `(name, scale, batch)` (XLA is always on).
+        """
         options = self.options
+
+        def args(name, batch, xla):
+            if engine == "jax":
+                return (name, self.scale, batch)
+            return (name, self.scale, batch, xla, options.threads, options.device)
+
         return {
             (batch, xla): compare(
-                {
-                    name: (factory, (name, self.scale, batch, xla, options.threads, options.device))
-                    for name in RESNETS
-                },
+                {name: (factory, args(name, batch, xla)) for name in RESNETS},
                 options.runs,
                 gpu_memory,
             )
@@ -645,6 +687,34 @@ class Suite:
             tables.append(self._memory_table(results, headers, "gpu_mib"))
             notes.append("Second table: peak TensorFlow GPU memory of the same runs.")
         return Section("Peak memory of the inference runs", tables=tables, notes=notes)
+
+    def section_jax(self):
+        title = f"Keras on JAX (XLA): clips of {self.clip}, median ms"
+        if self.options.device == "gpu":
+            return Section(
+                title, notes=["Skipped with --device gpu: the JAX section runs on the CPU."]
+            )
+        if importlib.util.find_spec("jax") is None:
+            return Section(title, notes=["Skipped: jax is not installed (pip install jax)."])
+        tables = []
+        for factory, batches in (
+            (jax_inference, self.scale.jax_inference),
+            (jax_training, self.scale.jax_training),
+        ):
+            configs = tuple((batch, True) for batch in batches)
+            if configs:
+                results = self.compare_resnets(factory, configs, engine="jax")
+                tables.append(_comparison_table(results, configs))
+        return Section(
+            title,
+            tables=tables,
+            notes=[
+                "Sections 1 and 2 with `KERAS_BACKEND=jax`: the first table times inference "
+                "(`model.stateless_call` under `jax.jit`), the second (not with --quick) a "
+                "training step (`train_on_batch`, compiled). XLA uses its own thread pool on "
+                "all cores."
+            ],
+        )
 
     def section_streaming(self):
         options = self.options

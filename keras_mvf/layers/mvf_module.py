@@ -5,9 +5,11 @@ import math
 import keras
 from keras import ops
 
+from keras_mvf import _compat
 from keras_mvf.layers.channel_split import is_split_shape
 
 VIEWS = ("thw", "th", "tw", "t")
+IMPLEMENTATIONS = ("auto", "depthwise", "shift")
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
@@ -22,10 +24,22 @@ class MVFModule(keras.layers.Layer):
     which the paper's eq. 1-5 describe with the concatenation order reversed.
 
     The layer works on frames folded into the batch, `(batch * num_frames, H, W,
-    C)`, and keeps every tensor 4-D: the T view is a depthwise convolution on the
-    `(batch, num_frames, H * W, k)` view of the same memory, and the H and W views
-    are one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
-    kernels.
+    C)`, and keeps every tensor 4-D. It computes the views in one of two ways,
+    with the same weights and results (see docs/architecture.md):
+
+    - `"depthwise"`: the T view is a depthwise convolution on the `(batch,
+      num_frames, H * W, k)` view of the same memory, and the H and W views are
+      one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
+      kernels. Fast where depthwise convolutions are: TensorFlow without XLA,
+      LiteRT.
+    - `"shift"`: each view is the sum of `kernel_size` shifted windows of the
+      zero-padded input times per-channel weights, elementwise work that XLA
+      fuses (with the BatchNorm and hard-swish) into one loop, where its
+      depthwise convolutions are slow.
+
+    `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
+    function compiled with `jit_compile=True`) and `"depthwise"` otherwise. At
+    inference the BatchNorm is folded into the kernels and a bias.
 
     It also takes its input already split into channel pieces,
     `[processed, passed]` with `processed` holding `int(channels * alpha)`
@@ -46,6 +60,8 @@ class MVFModule(keras.layers.Layer):
         epsilon: float, BatchNorm epsilon. Defaults to `1e-5`.
         momentum: float, BatchNorm moving-average momentum (Keras convention;
             PyTorch's 0.1 is Keras' 0.9). Defaults to `0.9`.
+        implementation: one of `"auto"`, `"depthwise"`, `"shift"`: how the
+            views are computed; only speed differs. Defaults to `"auto"`.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -76,6 +92,7 @@ class MVFModule(keras.layers.Layer):
         kernel_size=3,
         epsilon=1e-5,
         momentum=0.9,
+        implementation="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +108,11 @@ class MVFModule(keras.layers.Layer):
             raise ValueError(
                 f"`kernel_size` must be a positive odd int. Received: kernel_size={kernel_size}"
             )
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"`implementation` must be one of {IMPLEMENTATIONS}. "
+                f"Received: implementation={implementation!r}"
+            )
         self.num_frames = num_frames
         self.alpha = alpha
         self.views = views
@@ -99,6 +121,7 @@ class MVFModule(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.epsilon = epsilon
         self.momentum = momentum
+        self.implementation = implementation
         self.bn = keras.layers.BatchNormalization(
             epsilon=epsilon, momentum=momentum, dtype=self.dtype_policy, name="bn"
         )
@@ -182,22 +205,64 @@ class MVFModule(keras.layers.Layer):
         k = self.channels
         split = isinstance(inputs, (list, tuple))
         processed, passed = inputs if split else (inputs[..., :k], inputs[..., k:])
-        dtype = processed.dtype
-        t_kernel, h_kernel, w_kernel = self._view_kernels(dtype)
-
-        shape = ops.shape(processed)
-        height, width = shape[1], shape[2]
-        clips = ops.reshape(processed, (-1, self.num_frames, height * width, k))
-        temporal = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
-        out = ops.reshape(temporal, ops.shape(processed))
-        if h_kernel is not None or w_kernel is not None:
-            spatial_kernel = self._spatial_kernel(h_kernel, w_kernel)
-            out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
-
-        out = ops.cast(keras.activations.hard_silu(self.bn(out, training=training)), passed.dtype)
+        kernels = self._view_kernels(processed.dtype)
+        folded = not (training and self.bn.trainable)
+        if folded:
+            scale, bias = self._folded_batch_norm(processed.dtype)
+            kernels = [None if kernel is None else kernel * scale for kernel in kernels]
+        if self._implementation() == "shift":
+            out = self._shifted_views(processed, *kernels)
+        else:
+            out = self._depthwise_views(processed, *kernels)
+        out = out + bias if folded else self.bn(out, training=training)
+        out = ops.cast(_hard_swish(out), passed.dtype)
         if split:
             return [out, passed]
         return ops.concatenate([out, passed], axis=-1)
+
+    def _implementation(self):
+        """`self.implementation`, with "auto" resolved for the function being traced."""
+        if self.implementation != "auto":
+            return self.implementation
+        return "shift" if _compat.compiling_with_xla() else "depthwise"
+
+    def _folded_batch_norm(self, dtype):
+        """The inference BatchNorm as `(scale, bias)` per channel, computed in float32:
+        `bn(x) == x * scale + bias`."""
+        bn = self.bn
+        scale = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
+        bias = bn.beta - bn.moving_mean * scale
+        return ops.cast(scale, dtype), ops.cast(bias, dtype)
+
+    def _depthwise_views(self, processed, t_kernel, h_kernel, w_kernel):
+        """The sum of the views as two depthwise convolutions (T; H and W)."""
+        shape = ops.shape(processed)
+        clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
+        temporal = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
+        out = ops.reshape(temporal, shape)
+        if h_kernel is not None or w_kernel is not None:
+            spatial_kernel = self._spatial_kernel(h_kernel, w_kernel)
+            out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
+        return out
+
+    def _shifted_views(self, processed, t_kernel, h_kernel, w_kernel):
+        """The sum of the views as shifted windows times per-channel taps: the centre
+        taps of all views scale the input itself, the others read windows of two
+        zero-padded copies (the clips padded along T; the frames along H and W)."""
+        shape = ops.shape(processed)
+        centre = self.kernel_size // 2
+        kernels = [kernel for kernel in (t_kernel, h_kernel, w_kernel) if kernel is not None]
+        out = processed * sum(kernel[centre] for kernel in kernels)
+        if centre == 0:
+            return out
+        clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
+        out = out + ops.reshape(_off_centre_sum(clips, {1: t_kernel}), shape)
+        spatial = {
+            axis: kernel for axis, kernel in ((1, h_kernel), (2, w_kernel)) if kernel is not None
+        }
+        if spatial:
+            out = out + _off_centre_sum(processed, spatial)
+        return out
 
     def compute_output_shape(self, input_shape):
         return list(input_shape) if is_split_shape(input_shape) else input_shape
@@ -213,4 +278,37 @@ class MVFModule(keras.layers.Layer):
             "kernel_size": self.kernel_size,
             "epsilon": self.epsilon,
             "momentum": self.momentum,
+            "implementation": self.implementation,
         }
+
+
+def _hard_swish(x):
+    """`keras.activations.hard_silu`, `x * relu6(x + 3) / 6`, in an order that the TFLite
+    converter keeps as an addition (with relu6) and a multiplication: its HARD_SWISH op
+    runs in float only on XNNPACK, so an int8 model would leave XNNPACK at every module."""
+    return ops.relu6(x + 3.0) * x * (1.0 / 6.0)
+
+
+def _off_centre_sum(x, kernels):
+    """The sum, over `{axis: kernel}` (kernels `(size, channels)`, size > 1), of
+    depthwise 1D convolutions of `x` along `axis` with zero padding, without
+    their centre taps.
+
+    `x` is padded once along all the axes (XLA writes the padded copy once);
+    each tap reads a window of it, shifted along its axis and centred along the
+    others, so XLA sums all the taps in one loop of plain strided reads.
+    """
+    size = next(iter(kernels.values())).shape[0]
+    centre = size // 2
+    rank = len(x.shape)
+    padded = ops.pad(x, [(centre, centre) if a in kernels else (0, 0) for a in range(rank)])
+    out = None
+    for axis, kernel in kernels.items():
+        for i in range(size):
+            if i == centre:
+                continue
+            index = [slice(centre, -centre) if a in kernels else slice(None) for a in range(rank)]
+            index[axis] = slice(i, i - size + 1 or None)
+            term = padded[tuple(index)] * kernel[i]
+            out = term if out is None else out + term
+    return out

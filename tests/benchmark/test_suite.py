@@ -49,9 +49,9 @@ def check_ratio(cell, numerator, denominator):
     assert positive(cell) == pytest.approx(expected, rel=0.02, abs=0.0005)
 
 
-def check_comparison(text, configs):
-    """Sections 1 and 2: a row per configuration, medians, and the ratios of the medians."""
-    (rows,) = tables(text)
+def check_comparison(rows, configs):
+    """A table of sections 1, 2 and 7: a row per configuration, medians, and the ratios of
+    the medians."""
     assert [(int(row["batch"]), row["XLA"] == "on") for row in rows] == list(configs)
     for row in rows:
         for ratio, model in (("MVF / C2D", "MVFNet-50"), ("TSM / C2D", "TSM-50")):
@@ -76,16 +76,18 @@ def quick_report():
 
 def test_quick_suite_prints_every_section_with_medians_and_ratios(quick_report):
     found = sections(quick_report)
-    assert sorted(found) == [1, 2, 3, 4, 5, 6, 7], quick_report
+    assert sorted(found) == [1, 2, 3, 4, 5, 6, 7, 8], quick_report
     assert "| threads used | 2 " in quick_report
     assert re.search(r"\| CPU features \| \S", quick_report)
-    assert re.search(r"TensorFlow \d+\.\d+.*Keras \d+\.\d+.*torch \d", quick_report)
+    assert re.search(r"TensorFlow \d+\.\d+.*Keras \d+\.\d+.*JAX \d.*torch \d", quick_report)
     assert "Skipped" not in quick_report
     # Targets and their judgments live in docs/benchmarks.md, not in the report.
     assert not re.search(r"target|\bmet\b", quick_report, flags=re.IGNORECASE)
 
-    check_comparison(found[1], QUICK.inference)
-    check_comparison(found[2], QUICK.training)
+    (inference,) = tables(found[1])
+    check_comparison(inference, QUICK.inference)
+    (training,) = tables(found[2])
+    check_comparison(training, QUICK.training)
 
     (pytorch,) = tables(found[3])
     assert [row[""] for row in pytorch] == ["MVFNet-50 ms", "C2D-50 ms", "MVF / C2D"]
@@ -106,13 +108,16 @@ def test_quick_suite_prints_every_section_with_medians_and_ratios(quick_report):
     (data,) = tables(found[5])
     assert data and all(positive(row["clips/s/core"]) for row in data)
 
+    (jax_inference,) = tables(found[7])  # --quick leaves out the JAX training step
+    check_comparison(jax_inference, [(batch, True) for batch in QUICK.jax_inference])
+
     (memory,) = tables(found[6])
     assert len(memory) == len(QUICK.inference)
     assert all(positive(row["MVFNet-50 MiB"]) > 100 for row in memory)
     for row in memory:
         check_ratio(row["MVF / C2D"], row["MVFNet-50 MiB"], row["C2D-50 MiB"])
 
-    ((streaming,),) = tables(found[7])
+    ((streaming,),) = tables(found[8])
     check_ratio(streaming["window / push"], streaming["window ms"], streaming["push ms"])
 
 

@@ -1,4 +1,5 @@
 import math
+import os
 
 import keras
 import numpy as np
@@ -49,28 +50,118 @@ def randomise_batch_norm(bn, rng):
     bn.moving_variance.assign(rng.uniform(0.5, 2.0, size=bn.moving_variance.shape))
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {},
-        {"alpha": 0.5},
-        {"alpha": 1.0, "views": "t"},
-        {"alpha": 0.25, "views": "th"},
-        {"alpha": 0.25, "views": "tw"},
-        {"alpha": 0.5, "share_weights": True},
-        {"alpha": 0.5, "learnable_view_weights": True},
-    ],
-)
-def test_matches_naive_reference(kwargs):
-    rng = np.random.default_rng(1)
+ABLATIONS = [
+    {},
+    {"alpha": 0.5},
+    {"alpha": 1.0, "views": "t"},
+    {"alpha": 0.25, "views": "th"},
+    {"alpha": 0.25, "views": "tw"},
+    {"alpha": 0.5, "share_weights": True},
+    {"alpha": 0.5, "learnable_view_weights": True},
+]
+
+
+def randomised_layer(rng, x_shape, **kwargs):
     layer = MVFModule(FRAMES, **kwargs)
-    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
-    layer.build(x.shape)
+    layer.build(x_shape)
     randomise_batch_norm(layer.bn, rng)
     if layer.view_weights is not None:
         layer.view_weights.assign([0.5, -1.5, 2.0])
+    return layer
+
+
+@pytest.mark.parametrize("implementation", ["depthwise", "shift"])
+@pytest.mark.parametrize("kwargs", ABLATIONS)
+def test_matches_naive_reference(kwargs, implementation):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
+    layer = randomised_layer(rng, x.shape, implementation=implementation, **kwargs)
     expected = reference_mvf(x, layer, FRAMES)
     np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+
+
+def outputs_and_gradients(layer, x, training):
+    """The layer's output and the gradients of a weighted sum of it with respect to the
+    input and to each trainable weight, in a TensorFlow function compiled as `layer` asks."""
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    weights = tf.constant(np.random.default_rng(7).normal(size=x.shape).astype("float32"))
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * weights)
+        return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+    return [keras.ops.convert_to_numpy(t) for t in step(x)]
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"alpha": 0.5}, ABLATIONS[-1], ABLATIONS[-2], {"alpha": 0.5, "views": "th", "kernel_size": 5}],
+)
+def test_formulations_agree_in_outputs_and_gradients(kwargs, training):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
+    depthwise = randomised_layer(rng, x.shape, implementation="depthwise", **kwargs)
+    shift = MVFModule(FRAMES, implementation="shift", **kwargs)
+    shift.build(x.shape)
+    shift.set_weights(depthwise.get_weights())
+    names = [[w.path.split("/", 1)[1] for w in layer.weights] for layer in (shift, depthwise)]
+    assert names[0] == names[1]
+    expected = outputs_and_gradients(depthwise, x, training)
+    for got, want in zip(outputs_and_gradients(shift, x, training), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_takes_shifts_under_xla_and_depthwise_convolutions_otherwise():
+    import tensorflow as tf
+
+    layer = MVFModule(FRAMES, alpha=0.5)
+    x = tf.zeros((2 * FRAMES, 4, 4, 8))
+    for jit_compile, depthwise in ((True, False), (False, True)):
+        function = tf.function(lambda x: layer(x, training=False), jit_compile=jit_compile)
+        graph = function.get_concrete_function(x).graph
+        ops_used = {op.type for op in graph.get_operations()}
+        assert ("DepthwiseConv2dNative" in ops_used) == depthwise, jit_compile
+
+
+JAX_SCRIPT = """
+import jax, keras, numpy as np, sys
+from keras_mvf.layers import MVFModule
+x = np.load(sys.argv[1] + "/x.npy")
+layer = MVFModule(4, alpha=0.5)
+layer.build(x.shape)
+weights = np.load(sys.argv[1] + "/weights.npz")
+layer.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+print(sorted({e.primitive.name for e in jax.make_jaxpr(layer.__call__)(x).eqns}))
+np.save(sys.argv[1] + "/y.npy", np.asarray(jax.jit(layer.__call__)(x)))
+"""
+
+
+@pytest.mark.slow
+def test_jax_backend_takes_shifts_and_gives_the_same_output(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
+    layer = randomised_layer(rng, x.shape, alpha=0.5)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "weights.npz", *layer.get_weights())
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "conv_general_dilated" not in result.stdout and "slice" in result.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), layer(x), atol=1e-5)
 
 
 def test_processes_the_first_k_channels_and_passes_the_rest():
