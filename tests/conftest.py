@@ -2,6 +2,11 @@
 
 A test is slow when it is marked `slow` or `large`, or when it uses a fixture
 that trains a model or starts processes (`SLOW_FIXTURES`).
+
+The README's command runs the suite on two workers, a file per worker at a time
+(`pytest -n 2 --dist loadfile`, pytest-xdist): much of its time is spent in one
+thread (tracing, compiling, starting processes), and a file's module fixtures
+are then made once.
 """
 
 import pytest
