@@ -136,7 +136,10 @@ def _load_tflite(path, num_threads):
     from ai_edge_litert.interpreter import Interpreter
 
     with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
-        interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        try:
+            interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        except ValueError as error:  # LiteRT's message does not name the file
+            raise ValueError(f"{path}: not a TFLite model LiteRT can load ({error})") from error
         interpreter.allocate_tensors()  # creates the delegate
     signatures = interpreter.get_signature_list()
     packed = metadata.read(path).get(metadata.LABELS_FILE)

@@ -218,6 +218,13 @@ def test_bad_arguments(kwargs, message, tmp_path):
         export_tflite(model, **kwargs)
 
 
+def test_a_file_that_is_no_tflite_model_is_named(tmp_path):
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match=rf"^{path}: not a TFLite model LiteRT can load \("):
+        load_predictor(path)
+
+
 @pytest.mark.slow
 def test_representative_clips_of_the_wrong_shape(tmp_path):
     model = keras_mvf.MobileNetV2Video(
