@@ -210,11 +210,13 @@ class MVFModule(keras.layers.Layer):
         if folded:
             scale, bias = self._folded_batch_norm(processed.dtype)
             kernels = [None if kernel is None else kernel * scale for kernel in kernels]
-        if self._implementation() == "shift":
+        implementation = self._implementation()
+        if implementation == "shift":
             out = self._shifted_views(processed, *kernels)
+            out = out + bias if folded else out
         else:
-            out = self._depthwise_views(processed, *kernels)
-        out = out + bias if folded else self.bn(out, training=training)
+            out = self._depthwise_views(processed, *kernels, bias if folded else None)
+        out = out if folded else self.bn(out, training=training)
         out = ops.cast(_hard_swish(out), passed.dtype)
         if split:
             return [out, passed]
@@ -234,16 +236,19 @@ class MVFModule(keras.layers.Layer):
         bias = bn.beta - bn.moving_mean * scale
         return ops.cast(scale, dtype), ops.cast(bias, dtype)
 
-    def _depthwise_views(self, processed, t_kernel, h_kernel, w_kernel):
-        """The sum of the views as two depthwise convolutions (T; H and W)."""
+    def _depthwise_views(self, processed, t_kernel, h_kernel, w_kernel, bias=None):
+        """The sum of the views as two depthwise convolutions (T; H and W), plus `bias`,
+        added to a convolution's output, where the TFLite converter folds it in."""
         shape = ops.shape(processed)
         clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
-        temporal = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
-        out = ops.reshape(temporal, shape)
-        if h_kernel is not None or w_kernel is not None:
-            spatial_kernel = self._spatial_kernel(h_kernel, w_kernel)
-            out = out + ops.depthwise_conv(processed, spatial_kernel, padding="same")
-        return out
+        out = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
+        if h_kernel is None and w_kernel is None:
+            return ops.reshape(out if bias is None else out + bias, shape)
+        spatial = ops.depthwise_conv(
+            processed, self._spatial_kernel(h_kernel, w_kernel), padding="same"
+        )
+        spatial = spatial if bias is None else spatial + bias
+        return spatial + ops.reshape(out, shape)
 
     def _shifted_views(self, processed, t_kernel, h_kernel, w_kernel):
         """The sum of the views as shifted windows times per-channel taps: the centre

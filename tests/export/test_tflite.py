@@ -1,9 +1,11 @@
 """TFLite / LiteRT export: builtin ops on 4-D tensors, numbers in the LiteRT interpreter."""
 
+import collections
 import json
 import os
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,6 +22,12 @@ def graph_facts(path):
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     tensors = interpreter.get_tensor_details()
     return ops, max(len(t["shape"]) for t in tensors), {t["dtype"] for t in tensors}
+
+
+def op_counts(path):
+    """`{op name: how many}` of a .tflite file's ops."""
+    interpreter = Interpreter(model_path=os.fspath(path))
+    return collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
 
 
 def assert_mobile_friendly(path):
@@ -55,6 +63,12 @@ def test_float32_equals_keras(exports, trained, test_clips):
     assert_mobile_friendly(path)
     ops, _, _ = graph_facts(path)
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION"} <= ops  # the MVF module is there
+    # Per module: the sum of the views and hard-swish's `+ 3`; the folded BatchNorm's
+    # bias goes into a convolution (trained, so the bias is not zero).
+    model = trained[0]
+    modules = sum(isinstance(layer, keras_mvf.layers.MVFModule) for layer in model.layers)
+    residuals = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
+    assert modules and op_counts(path)["ADD"] == residuals + 2 * modules
     predictor = load_predictor(path, num_threads=2)
     assert predictor.clip_shape == (NUM_FRAMES, SIZE, SIZE, 3)
     assert predictor.labels == LABELS
