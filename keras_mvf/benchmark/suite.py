@@ -645,9 +645,10 @@ class Suite:
             title,
             tables=[(["", "MVF", "C2D", "MVF / C2D"], rows)],
             notes=[
-                "`export_tflite` of mvfnet_mobilenetv2 and c2d_mobilenetv2 (random weights; int8 "
-                f"calibrated on {scale.calibration_clips} random clips), the LiteRT interpreter "
-                f"(XNNPACK) with {options.threads} threads."
+                "`export_tflite` of mvfnet_mobilenetv2 and c2d_mobilenetv2 (random weights, "
+                f"BatchNorm statistics settled on {scale.calibration_clips} random clips, which "
+                "also calibrate int8), the LiteRT interpreter (XNNPACK) with "
+                f"{options.threads} threads."
             ],
         )
 

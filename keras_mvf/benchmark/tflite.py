@@ -4,8 +4,9 @@ Exports the MobileNetV2 MVF model (and its C2D twin) with `export_tflite`,
 then times one clip per call, in interleaved rounds, in Keras (a compiled
 `tf.function`) and in the LiteRT interpreter (XNNPACK) with the same number of
 threads. Prints median milliseconds per clip, each engine's ratio to Keras, and
-MVF against C2D in LiteRT. Weights are random (latency does not depend on
-them); int8 is calibrated on random clips.
+MVF against C2D in LiteRT. Weights are random, with BatchNorm statistics
+settled on the calibration clips (`settle_batch_norm`); int8 is calibrated on
+the same random clips.
 
     python -m keras_mvf.benchmark.tflite --frames 8 --size 224 --threads 2 --runs 15
 """
@@ -37,13 +38,39 @@ def litert_function(path, clip, threads):
     return run
 
 
+def settle_batch_norm(model, clips):
+    """Sets every BatchNorm's moving statistics to those of `model`'s activations on `clips`.
+
+    A randomly initialised network's activations shrink layer by layer (to about
+    1e-4 in MobileNetV2's last blocks), unlike a trained one's, whose BatchNorms
+    keep them near unit scale. The scales decide which int8 ops XNNPACK takes
+    (it refuses an addition of inputs whose scales differ too much), so an int8
+    benchmark of unsettled random weights would time a graph no trained model has.
+    """
+    import keras
+
+    norms = [
+        norm
+        for layer in model.layers
+        for norm in (layer, getattr(layer, "bn", None))
+        if isinstance(norm, keras.layers.BatchNormalization)
+    ]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = 0.0  # the moving statistics become this batch's
+    model(clips, training=True)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+
+
 def export_models(directory, variants, frames, size, width, calibration_clips, seed=0):
     """Exports MobileNetV2 video models to `.tflite` files in `directory`.
 
     Args:
         variants: `{name: (registry model name, quantization)}`, e.g.
             `{"MVF int8": ("mvfnet_mobilenetv2", "int8")}`; each model is built
-            once (random weights: latency does not depend on them).
+            once, with random weights and BatchNorm statistics settled on the
+            calibration clips.
         frames, size, width: clip length, frame size and MobileNetV2 width multiplier.
         calibration_clips: random uint8 clips that calibrate int8 models.
 
@@ -61,6 +88,8 @@ def export_models(directory, variants, frames, size, width, calibration_clips, s
     kwargs = {"num_frames": frames, "input_shape": shape[1:], "width_multiplier": width}
     names = {name for name, _ in variants.values()}
     models = {name: create_model(name, **kwargs) for name in names}
+    for model in models.values():
+        settle_batch_norm(model, calibration)
     paths = {}
     for name, (model_name, quantization) in variants.items():
         paths[name] = os.path.join(directory, f"{model_name}_{quantization or 'float32'}.tflite")
