@@ -646,8 +646,8 @@ class Suite:
             tables=[(["", "MVF", "C2D", "MVF / C2D"], rows)],
             notes=[
                 "`export_tflite` of mvfnet_mobilenetv2 and c2d_mobilenetv2 (random weights, "
-                f"BatchNorm statistics settled on {scale.calibration_clips} random clips, which "
-                "also calibrate int8), the LiteRT interpreter (XNNPACK) with "
+                "BatchNorm statistics settled on 2 random clips; int8 calibrated on "
+                f"{scale.calibration_clips}), the LiteRT interpreter (XNNPACK) with "
                 f"{options.threads} threads."
             ],
         )
