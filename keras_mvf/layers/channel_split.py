@@ -1,11 +1,12 @@
-"""Layers that carry a tensor as channel pieces, so the MVF module never copies it.
+"""Layers that carry a tensor as channel pieces, so temporal modules never copy it.
 
 TensorFlow copies on every slice and concatenation along the channel axis. The
-MVF module processes the first `alpha` of the channels and passes the rest, so
-a plain implementation splits and re-concatenates the whole block input in
-every block: about half of the module's time at batch 1 and more at larger
-batches. The ResNet builder therefore keeps res4-5 activations as two tensors,
-`[processed, passed]`, from one block to the next. These layers are the
+MVF module processes the first `alpha` of the channels and passes the rest (as
+TSM's shift does), so a plain implementation splits and re-concatenates the
+whole block input in every block: about half of the module's time at batch 1
+and more at larger batches. The ResNet builder therefore keeps the activations
+of consecutive MVF (or TSM) blocks as two tensors, `[processed, passed]`, from
+one block to the next. These layers are the
 standard ones on such a list of channel pieces, holding the very same weights
 (names and shapes) as their one-tensor parents, so checkpoints, ImageNet
 copies and `.weights.h5` files load unchanged.

@@ -126,6 +126,10 @@ class MVFModule(keras.layers.Layer):
             epsilon=epsilon, momentum=momentum, dtype=self.dtype_policy, name="bn"
         )
 
+    def processed_channels(self, channels):
+        """How many leading channels of `channels` the module processes."""
+        return int(channels * self.alpha)
+
     def build(self, input_shape):
         split = is_split_shape(input_shape)
         channels = sum(shape[-1] for shape in input_shape) if split else input_shape[-1]
@@ -133,7 +137,7 @@ class MVFModule(keras.layers.Layer):
             raise ValueError(
                 f"MVFModule needs a known channel count. Received: input_shape={input_shape}"
             )
-        self.channels = int(channels * self.alpha)
+        self.channels = self.processed_channels(channels)
         if self.channels < 1:
             raise ValueError(
                 f"`alpha` * channels must be at least 1 channel. Received: alpha={self.alpha} "

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mvf.layers.channel_split import is_split_shape
+
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
 class TemporalShift(keras.layers.Layer):
@@ -20,11 +22,18 @@ class TemporalShift(keras.layers.Layer):
             Defaults to `8`.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
+    It also takes its input already split into channel pieces,
+    `[shifted, passed]` with `shifted` holding the `2 * fold` shifted channels,
+    and returns the pieces without concatenating them, as the ResNet builder
+    keeps activations between temporal blocks (see
+    `keras_mvf.layers.channel_split`).
+
     Input shape:
-        4D tensor `(batch * num_frames, height, width, channels)`.
+        4D tensor `(batch * num_frames, height, width, channels)`, or its
+        channel pieces `[shifted, passed]`.
 
     Output shape:
-        Same as the input.
+        Same as the input (a list of two pieces for a list).
 
     Example:
 
@@ -48,19 +57,36 @@ class TemporalShift(keras.layers.Layer):
         self.num_frames = num_frames
         self.fold_div = fold_div
 
+    def processed_channels(self, channels):
+        """How many leading channels of `channels` the layer shifts (both folds)."""
+        return 2 * (channels // self.fold_div)
+
+    def build(self, input_shape):
+        if is_split_shape(input_shape):
+            channels = sum(shape[-1] for shape in input_shape)
+            if input_shape[0][-1] != self.processed_channels(channels):
+                raise ValueError(
+                    f"TemporalShift with fold_div={self.fold_div} on {channels} channels "
+                    f"shifts {self.processed_channels(channels)}; the first channel piece has "
+                    f"{input_shape[0][-1]}"
+                )
+
     def call(self, inputs):
-        shape = ops.shape(inputs)
-        channels = inputs.shape[-1]
+        split = isinstance(inputs, (list, tuple))
+        shifting = inputs[0] if split else inputs
+        channels = sum(x.shape[-1] for x in inputs) if split else inputs.shape[-1]
         fold = channels // self.fold_div
-        clips = ops.reshape(inputs, (-1, self.num_frames, shape[1] * shape[2], channels))
+        shape = ops.shape(shifting)
+        clips = ops.reshape(shifting, (-1, self.num_frames, shape[1] * shape[2], shape[3]))
         pad = ops.zeros_like(clips[:, :1, :, :fold])
         back = ops.concatenate([clips[:, 1:, :, :fold], pad], axis=1)
         forward = ops.concatenate([pad, clips[:, :-1, :, fold : 2 * fold]], axis=1)
-        shifted = ops.concatenate([back, forward, clips[..., 2 * fold :]], axis=-1)
-        return ops.reshape(shifted, shape)
+        pieces = [back, forward] if split else [back, forward, clips[..., 2 * fold :]]
+        shifted = ops.reshape(ops.concatenate(pieces, axis=-1), shape)
+        return [shifted, inputs[1]] if split else shifted
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        return list(input_shape) if is_split_shape(input_shape) else input_shape
 
     def get_config(self):
         return {**super().get_config(), "num_frames": self.num_frames, "fold_div": self.fold_div}

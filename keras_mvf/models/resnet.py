@@ -3,7 +3,6 @@
 import keras
 from keras import layers
 
-from keras_mvf.layers import MVFModule
 from keras_mvf.layers.channel_split import (
     ChannelSplitBatchNormalization,
     ChannelSplitConv2D,
@@ -47,26 +46,29 @@ def _batch_norm(x, layout, name):
     return norm(epsilon=epsilon, momentum=0.9, name=f"{name}_bn")(x)
 
 
-def mvf_split(channels, alpha):
-    """`[processed, passed]` channel counts of an MVF module, or None if one would be empty."""
-    processed = int(channels * alpha)
+def channel_pieces(channels, module):
+    """`[processed, passed]` channel counts of a temporal module (MVF or TSM) on
+    `channels`, or None if one would be empty."""
+    processed = module.processed_channels(channels)
     return [processed, channels - processed] if 0 < processed < channels else None
 
 
-def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name, output_splits=None):
+def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name, stay_split=False):
     """ResNet bottleneck block, with an optional temporal module before its first conv.
 
     The "keras" layout strides the first 1x1 conv (Keras Applications); the
     "pytorch" layout strides the 3x3 conv (torchvision and the MVFNet release).
-    An MVF block keeps its input as channel pieces `[processed, passed]` (it
-    may receive them so), and `output_splits` returns the output as pieces of
-    those sizes for the next MVF block; see `keras_mvf.layers.channel_split`.
+    A block with a temporal module keeps its input as channel pieces
+    `[processed, passed]` (it may receive them so), and with `stay_split`
+    returns its output as such pieces for the next block's module; see
+    `keras_mvf.layers.channel_split`.
     """
     module = temporal(name) if temporal is not None else None
-    if isinstance(module, MVFModule) and not isinstance(x, list):
-        split = mvf_split(x.shape[-1], module.alpha)
+    if module is not None and not isinstance(x, list):
+        split = channel_pieces(x.shape[-1], module)
         if split is not None:
             x = SplitChannels(split, name=f"{name}_split")(x)
+    output_splits = channel_pieces(4 * filters, module) if stay_split else None
     if conv_shortcut:
         shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0", output_splits)
         shortcut = _batch_norm(shortcut, layout, f"{name}_0")
@@ -219,11 +221,11 @@ def ResNetVideo(
         for stage, count in zip((2, 3, 4, 5), block_counts, strict=True)
         for block in range(1, count + 1)
     ]
-    mvf_stages = set(stages) if temporal_module == "mvf" and temporal is not None else set()
+    temporal_stages = set(stages) if temporal is not None else set()
     for i, (stage, block, filters) in enumerate(blocks):
-        # Between MVF blocks the activations stay split, as the next MVF module takes them.
+        # Between temporal blocks the activations stay split, as the next module takes them.
         next_stage = blocks[i + 1][0] if i + 1 < len(blocks) else None
-        stays_split = stage in mvf_stages and next_stage in mvf_stages
+        stays_split = stage in temporal_stages and next_stage in temporal_stages
         x = bottleneck_block(
             x,
             filters,
@@ -232,7 +234,7 @@ def ResNetVideo(
             temporal=temporal if stage in stages else None,
             layout=layout,
             name=f"conv{stage}_block{block}",
-            output_splits=mvf_split(4 * filters, alpha) if stays_split else None,
+            stay_split=stays_split,
         )
     outputs = video.video_head(
         x, num_frames, include_top, pooling, num_classes, dropout, classifier_activation

@@ -33,3 +33,17 @@ def test_layer_contract(tmp_path):
 def test_bad_arguments_name_the_value(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         TemporalShift(**kwargs)
+
+
+def test_channel_pieces_give_the_same_result_without_concatenating():
+    x = np.random.default_rng(0).normal(size=(8, 3, 3, 16)).astype("float32")
+    layer = TemporalShift(4, fold_div=8)
+    shifted, passed = layer([x[..., :4], x[..., 4:]])
+    np.testing.assert_array_equal(np.asarray(shifted), np.asarray(layer(x))[..., :4])
+    assert passed is not None and np.array_equal(np.asarray(passed), x[..., 4:])
+
+
+def test_a_first_piece_of_the_wrong_size_is_an_error():
+    x = np.zeros((8, 3, 3, 16), "float32")
+    with pytest.raises(ValueError, match="shifts 4; the first channel piece has 6"):
+        TemporalShift(4, fold_div=8)([x[..., :6], x[..., 6:]])

@@ -89,13 +89,14 @@ def test_temporal_modules_sit_where_spec_says(name, layer_class, count):
         ),
     ],
 )
-def test_resnet_activations_stay_split_between_mvf_blocks(stages, splits, merges):
-    # Speed: a stage of MVF blocks splits its input once and merges its output
+@pytest.mark.parametrize(("name", "module"), [("mvfnet50", MVFModule), ("tsm50", TemporalShift)])
+def test_resnet_activations_stay_split_between_temporal_blocks(
+    stages, splits, merges, name, module
+):
+    # Speed: a stage of MVF (or TSM) blocks splits its input once and merges its output
     # once, instead of every module slicing and concatenating the whole tensor.
-    model = keras_mvf.create_model(
-        "mvfnet50", num_frames=2, input_shape=(SIZE, SIZE, 3), stages=stages
-    )
-    modules = [layer for layer in model.layers if isinstance(layer, MVFModule)]
+    model = keras_mvf.create_model(name, num_frames=2, input_shape=(SIZE, SIZE, 3), stages=stages)
+    modules = [layer for layer in model.layers if isinstance(layer, module)]
     assert modules and all(isinstance(layer.input, list) for layer in modules)
     assert [layer.name for layer in model.layers if isinstance(layer, SplitChannels)] == splits
     concatenations = [
