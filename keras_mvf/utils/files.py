@@ -235,7 +235,7 @@ def local_copy(path, limit):
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if a URI's file is larger than `limit` bytes.
+        OSError: if a URI's file is larger than `limit` bytes.
     """
     path = os.fspath(path)
     if not is_uri(path):
@@ -245,7 +245,7 @@ def local_copy(path, limit):
         raise FileNotFoundError(f"No such file: {path}")
     size = _gfile().stat(path).length
     if size > limit:
-        raise ValueError(
+        raise OSError(
             f"{path}: {size} bytes, over the {limit} bytes a file read from a URI may have "
             "(it is copied to a local temporary file first)."
         )
