@@ -504,7 +504,7 @@ def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, s
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def load(serialized, element_seed):
-        jpegs, label = parse_sequence_example(serialized)
+        jpegs, label = parse_sequence_example(serialized, labelled=training)
         return loader.from_jpegs(jpegs, label, element_seed)
 
     dataset = _with_seeds(dataset, seed).map(
