@@ -200,7 +200,8 @@ def train(
             of the global batch size (on a cluster, the same batches on every
             worker: each keeps its part of them).
         val_data: like `train_data`, evaluated after every epoch; optional.
-        out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
+        out_dir: folder (or URI, `gs://...`) for logs and checkpoints. Defaults to
+            `"runs/train"`.
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
         num_classes: int; read from the manifest (or the shards' index) when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
