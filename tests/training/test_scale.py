@@ -58,7 +58,7 @@ def test_a_run_folder_on_a_uri_filesystem_is_written_and_resumed():
     out = f"ram://keras_mvf/{uuid.uuid4().hex}/run"
     settings = {"num_classes": 3, "num_frames": 4, "crop_size": 32, "batch_size": 2}
     settings.update(tensorboard=True, seed=0, verbose=0)
-    train(_tiny, batches, batches, out_dir=out, epochs=1, **settings)
+    train(_tiny, batches, out_dir=out, epochs=1, **settings)
     written = files.listdir(out)
     assert {"log.csv", "last.weights.h5", "best.weights.h5", "model.keras", "config.json"} <= set(
         written
@@ -67,7 +67,7 @@ def test_a_run_folder_on_a_uri_filesystem_is_written_and_resumed():
     assert files.listdir(f"{out}/backup") == ["epoch-1.weights.h5", "training_metadata.json"]
     assert files.listdir(f"{out}/tensorboard")
 
-    _, history = train(_tiny, batches, batches, out_dir=out, epochs=2, **settings)
+    _, history = train(_tiny, batches, out_dir=out, epochs=2, **settings)
     assert history.epoch == [1]  # resumed after the first epoch
     assert files.listdir(f"{out}/backup") == ["epoch-2.weights.h5", "training_metadata.json"]
     log = files.read_bytes(f"{out}/log.csv").decode().splitlines()
