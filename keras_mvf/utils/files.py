@@ -215,8 +215,8 @@ def _replacing_uri(path, directory):
             try:
                 _move_tree(partial, path)
             except BaseException:
+                remove_tree(path)  # the part moved; the old directory goes back
                 if gfile.exists(old):
-                    remove_tree(path)
                     _move_tree(old, path)
                 raise
             remove_tree(old)
