@@ -82,8 +82,8 @@ class Manifest:
     root: str
 
     def full_path(self, entry):
-        """The path of `entry` on disk."""
-        return os.path.join(self.root, entry.path)
+        """The path (or URI) of `entry`."""
+        return files.join(self.root, entry.path)
 
 
 def _error(source, message):
@@ -290,13 +290,13 @@ def parse_hmdb51(split_dir, split=1, subset="train"):
 def _locate(root, candidates):
     """The first existing `(relative path, kind)` among the candidates, or `None`."""
     for candidate in candidates:
-        full = os.path.join(root, candidate)
-        if os.path.isfile(full):
+        full = files.join(root, candidate)
+        if files.isfile(full):
             return candidate, "video"
-        if os.path.isdir(full):
+        if files.isdir(full):
             return candidate, "frames"
         for extension in VIDEO_EXTENSIONS:
-            if os.path.isfile(full + extension):
+            if files.isfile(full + extension):
                 return candidate + extension, "video"
     return None
 
@@ -310,12 +310,12 @@ def _index_one(annotation, root, template, start_index, exact):
     try:
         if kind == "frames":
             num_frames = annotation.num_frames or count_image_frames(
-                os.path.join(root, path), template, start_index
+                files.join(root, path), template, start_index
             )
             return VideoEntry(
                 path, num_frames, 0.0, annotation.label, kind, template, start_index
             ), None
-        info = probe(os.path.join(root, path), exact=exact)
+        info = probe(files.join(root, path), exact=exact)
         return VideoEntry(path, info.num_frames, info.fps, annotation.label), None
     except OSError as error:
         return None, f"unreadable\t{path}\t{annotation.source}\t{error}"

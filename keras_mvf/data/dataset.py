@@ -285,8 +285,8 @@ def build_dataset(
         manifest: a `Manifest`, a manifest file, a list file (with `root=`;
             indexed on the spot), or packed TFRecords (a folder written by
             `keras-mvf data pack`, a `.tfrecord` file or a glob pattern). Any
-            of these may be a URI (`gs://...`); the videos a manifest lists
-            must be local files (the decoders open paths).
+            of these, and the videos a manifest lists, may be URIs (`gs://...`;
+            a video is copied to a local temporary file to decode).
         training: training (one random clip, augmented) or evaluation.
         num_frames: frames per clip. Defaults to `8`.
         sampling: `"dense"` (Kinetics) or `"uniform"` (TSN segments).
@@ -504,7 +504,7 @@ def _tfrecord_elements(files, training, loader, input_context, shuffle_buffer, s
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def load(serialized, element_seed):
-        jpegs, label = parse_sequence_example(serialized)
+        jpegs, label = parse_sequence_example(serialized, labelled=training)
         return loader.from_jpegs(jpegs, label, element_seed)
 
     dataset = _with_seeds(dataset, seed).map(

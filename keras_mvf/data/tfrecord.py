@@ -305,11 +305,29 @@ def read_index(shard_files):
     return [records[os.path.basename(path)] for path in shard_files], classes
 
 
-def parse_sequence_example(serialized):
-    """Parses one packed video into `(jpeg strings (frames,), label int32)`."""
+def parse_sequence_example(serialized, labelled=False):
+    """Parses one packed video into `(jpeg strings (frames,), label int32)`.
+
+    With `labelled`, a video packed without a label (`NO_LABEL`) raises an
+    `InvalidArgumentError` naming it when the element is made (training needs labels).
+    """
     context, sequence = tf.io.parse_single_sequence_example(
         serialized,
-        context_features={LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)},
+        context_features={
+            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+            MEDIA_ID_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        },
         sequence_features={IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)},
     )
-    return sequence[IMAGE_KEY], tf.cast(context[LABEL_KEY], tf.int32)
+    label = tf.cast(context[LABEL_KEY], tf.int32)
+    if labelled:
+        check = tf.debugging.Assert(
+            label >= 0,
+            [
+                "Training needs labelled videos; this packed one has no label (NO_LABEL):",
+                context[MEDIA_ID_KEY],
+            ],
+        )
+        with tf.control_dependencies([check]):
+            label = tf.identity(label)
+    return sequence[IMAGE_KEY], label

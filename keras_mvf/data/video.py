@@ -2,9 +2,13 @@
 
 Frames are always returned as uint8 RGB `(frames, height, width, 3)` at the
 video's own size, whatever the source stores (grayscale, RGBA, odd sizes).
+Videos and frame folders may be URIs (`gs://...`): the decoders open local
+files, so a video is copied to a local temporary file first (at most
+`MAX_URI_VIDEO_BYTES`), decoded and deleted.
 """
 
 import bisect
+import contextlib
 import fractions
 import heapq
 import itertools
@@ -13,6 +17,8 @@ import typing
 
 import cv2
 import numpy as np
+
+from keras_mvf.utils import files
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
 
@@ -43,6 +49,23 @@ _PYAV_ONLY_FOURCCS = ("avc1", "H264", "VP90")
 
 class VideoError(IOError):
     """A video (or frame folder) that cannot be opened or decoded."""
+
+
+# The largest video read from a URI: it is copied to a local temporary file to decode.
+MAX_URI_VIDEO_BYTES = 1 << 30
+
+
+@contextlib.contextmanager
+def _local_video(path):
+    """Yields `path`, or for a URI a local temporary copy of it; errors name `path`."""
+    path = os.fspath(path)
+    with files.local_copy(path, MAX_URI_VIDEO_BYTES) as local:
+        try:
+            yield local
+        except VideoError as error:
+            if local == path:
+                raise
+            raise VideoError(str(error).replace(local, path)) from None
 
 
 class VideoInfo(typing.NamedTuple):
@@ -94,6 +117,11 @@ def probe(path, exact=False):
         FileNotFoundError: if `path` does not exist.
         VideoError: if the file cannot be opened or holds no frame.
     """
+    with _local_video(path) as local:
+        return _probe(local, exact)
+
+
+def _probe(path, exact):
     capture = _open(path)
     try:
         fps = capture.get(cv2.CAP_PROP_FPS)
@@ -201,10 +229,11 @@ def read_frames(path, indices, decoder="auto"):
     av = _import_pyav() if decoder != "opencv" else None
     if decoder == "pyav" and av is None:
         raise ImportError("decoder='pyav' needs PyAV: pip install av")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Video file not found: {path}")
     wanted = [int(i) for i in np.unique(indices)]
-    decoded = _read_pyav(av, path, wanted) if av else _read_opencv(path, wanted)
+    with _local_video(path) as local:
+        if not os.path.isfile(local):
+            raise FileNotFoundError(f"Video file not found: {path}")
+        decoded = _read_pyav(av, local, wanted) if av else _read_opencv(local, wanted)
     return np.stack([decoded[int(i)] for i in indices])
 
 
@@ -355,6 +384,11 @@ def _read_sequential(container, stream, wanted, path):
 
 def read_all_frames(path):
     """Decodes every frame of a video (the reference `read_frames` must match)."""
+    with _local_video(path) as local:
+        return _read_all_frames(local)
+
+
+def _read_all_frames(path):
     capture = _open(path)
     frames = []
     try:
@@ -385,8 +419,8 @@ def read_image_frames(directory, indices, template="img_{:05d}.jpg", start_index
     """
     frames = []
     for index in np.asarray(indices, dtype=np.int64).reshape(-1):
-        path = os.path.join(directory, template.format(int(index) + start_index))
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        path = files.join(directory, template.format(int(index) + start_index))
+        image = _read_image(path)
         if image is None:
             raise VideoError(f"Cannot read frame image: {path}")
         frames.append(to_rgb(image))
@@ -395,11 +429,20 @@ def read_image_frames(directory, indices, template="img_{:05d}.jpg", start_index
     return np.stack(frames)
 
 
+def _read_image(path):
+    """The image file `path` as OpenCV reads it, or None when it cannot be read."""
+    if not files.is_uri(path):
+        return cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if not files.isfile(path):
+        return None
+    return cv2.imdecode(np.frombuffer(files.read_bytes(path), np.uint8), cv2.IMREAD_UNCHANGED)
+
+
 def count_image_frames(directory, template="img_{:05d}.jpg", start_index=1):
     """Counts consecutive frame images `template.format(start_index + i)` in a folder."""
-    if not os.path.isdir(directory):
+    if not files.isdir(directory):
         raise FileNotFoundError(f"Frame folder not found: {directory}")
-    names = set(os.listdir(directory))
+    names = set(files.listdir(directory))
     count = 0
     while template.format(start_index + count) in names:
         count += 1

@@ -5,6 +5,7 @@ import os
 import keras
 
 # Shared with the presets; the exports use them as `common.<name>`.
+from keras_mvf.utils import files
 from keras_mvf.utils.files import check_labels, read_labels, replacing, write_labels  # noqa: F401
 
 
@@ -34,7 +35,7 @@ def resolve_labels(labels, num_classes, default=None):
     `labels` is a list or the path of a file with one per line; without it,
     the file `default` (where an export or `train` put them) when it exists.
     """
-    if labels is None and default is not None and os.path.isfile(default):
+    if labels is None and default is not None and files.isfile(default):
         labels = default
     if isinstance(labels, (str, os.PathLike)):
         return check_labels(read_labels(labels), num_classes, os.fspath(labels))

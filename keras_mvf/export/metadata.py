@@ -29,7 +29,7 @@ def attach(flatbuffer, files):
 
 
 def read(path):
-    """`{name: bytes}` of the files packed in the `.tflite` file `path`; `{}` when none."""
+    """`{name: bytes}` of the files packed in the `.tflite` file `path` (or file object)."""
     if not zipfile.is_zipfile(path):
         return {}
     with zipfile.ZipFile(path) as archive:

@@ -1,5 +1,6 @@
 """One interface over the three formats a model ships in: `.keras`, SavedModel and `.tflite`."""
 
+import io
 import os
 
 import numpy as np
@@ -7,6 +8,7 @@ import numpy as np
 from keras_mvf.export import common, metadata
 from keras_mvf.export.saved_model import LABELS_FILE
 from keras_mvf.export.tflite import labels_path
+from keras_mvf.utils import files
 from keras_mvf.utils.logs import stderr_hidden_when_quiet
 
 
@@ -78,19 +80,19 @@ class Predictor:
 
 def _saved_model_dir(path):
     """`path` itself, or its highest-numbered version subdirectory (TF Serving's layout)."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if files.isfile(files.join(path, "saved_model.pb")):
         return path
     versions = [
         int(name)
-        for name in os.listdir(path)
-        if name.isdigit() and os.path.isfile(os.path.join(path, name, "saved_model.pb"))
+        for name in files.listdir(path)
+        if name.isdigit() and files.isfile(files.join(path, name, "saved_model.pb"))
     ]
     if not versions:
         raise ValueError(
             f"Expected a SavedModel directory (with saved_model.pb, or version subdirectories "
             f"holding one). Received: path={path!r}"
         )
-    return os.path.join(path, str(max(versions)))
+    return files.join(path, str(max(versions)))
 
 
 def _load_keras(path):
@@ -128,21 +130,28 @@ def _load_saved_model(path):
         return signature(frames=tf.constant(clips))["probabilities"].numpy()
 
     num_classes = signature.structured_outputs["probabilities"].shape[-1]
-    labels = os.path.join(path, "assets", LABELS_FILE)
+    labels = files.join(path, "assets", LABELS_FILE)
     return predict_batch, loaded.clip_shape[0].numpy(), num_classes, labels, None
 
 
 def _load_tflite(path, num_threads):
     from ai_edge_litert.interpreter import Interpreter
 
+    # LiteRT reads local files; a URI's (`gs://...`) is read whole.
+    content = io.BytesIO(files.read_bytes(path)) if files.is_uri(path) else None
+    source = (
+        {"model_path": os.fspath(path)}
+        if content is None
+        else {"model_content": content.getvalue()}
+    )
     with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
         try:
-            interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+            interpreter = Interpreter(**source, num_threads=num_threads)
         except ValueError as error:  # LiteRT's message does not name the file
             raise ValueError(f"{path}: not a TFLite model LiteRT can load ({error})") from error
         interpreter.allocate_tensors()  # creates the delegate
     signatures = interpreter.get_signature_list()
-    packed = metadata.read(path).get(metadata.LABELS_FILE)
+    packed = metadata.read(path if content is None else content).get(metadata.LABELS_FILE)
     # Labels packed in the file, else (older exports) the file beside it.
     labels = labels_path(path) if packed is None else packed.decode("utf-8").splitlines()
     if {"frame", "window"} <= set(signatures):
@@ -216,11 +225,11 @@ def load_predictor(path, labels=None, num_threads=None):
     from keras_mvf.weights import preset_dir, presets
 
     path = os.fspath(path)
-    if not os.path.exists(path) and path not in presets.PRESETS:
+    if not (files.isfile(path) or files.isdir(path)) and path not in presets.PRESETS:
         raise FileNotFoundError(f"Model not found: {path}")
     if path.endswith(".keras") or preset_dir.is_preset(path) or path in presets.PRESETS:
         format, load = "keras", _load_keras
-    elif os.path.isdir(path):
+    elif files.isdir(path):
         format, load = "saved_model", _load_saved_model
     elif path.endswith(".tflite"):
         format, load = "tflite", lambda path: _load_tflite(path, num_threads)

@@ -6,6 +6,7 @@ import tempfile
 import keras
 
 from keras_mvf.export import common
+from keras_mvf.utils import files
 
 LABELS_FILE = "labels.txt"
 
@@ -143,8 +144,8 @@ def export_saved_model(model, export_dir, version=1, labels=None, top_k=5):
             serve_encoded,
             input_signature=[tf.TensorSpec(None, tf.string, name="frames")],
         )
-        path = os.path.join(os.fspath(export_dir), str(version))
-        os.makedirs(export_dir, exist_ok=True)
+        path = files.join(export_dir, str(version))
+        files.makedirs(export_dir)
         with common.replacing(path, directory=True) as partial:
             archive.write_out(partial, verbose=False)
     return path

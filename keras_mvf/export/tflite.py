@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_mvf.export import common, metadata
-from keras_mvf.utils import logs
+from keras_mvf.utils import files, logs
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
@@ -252,16 +252,16 @@ def export_tflite(
             )
         with logs.stderr_hidden_when_quiet():  # the int8 calibrator prints its settings
             flatbuffer = converter.convert()
-    files = {
+    packed = {
         metadata.DESCRIPTION_FILE: json.dumps(
             _description(model, shape, endpoints, labels, preprocessing), indent=2
         )
     }
     if labels is not None:
-        files[metadata.LABELS_FILE] = "".join(f"{label}\n" for label in labels)
+        packed[metadata.LABELS_FILE] = "".join(f"{label}\n" for label in labels)
     # A labels file older exports wrote beside the model would be taken for this model's.
     with contextlib.suppress(FileNotFoundError):
-        os.remove(labels_path(path))
+        files.remove(labels_path(path))
     with common.replacing(path) as partial, open(partial, "wb") as file:
-        file.write(metadata.attach(flatbuffer, files))
+        file.write(metadata.attach(flatbuffer, packed))
     return path

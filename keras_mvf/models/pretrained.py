@@ -16,7 +16,7 @@ import shutil
 import sys
 
 from keras_mvf.models import registry
-from keras_mvf.utils.files import replacing
+from keras_mvf.utils import files
 from keras_mvf.weights import convert, loading, preset_dir, presets, pth
 
 # What a caller may change of a source's architecture: none of these changes a variable
@@ -182,14 +182,14 @@ def _source(weights):
     if preset_dir.is_preset(weights):
         directory = os.fspath(weights)
         return (
-            os.path.join(directory, preset_dir.WEIGHTS),
+            files.join(directory, preset_dir.WEIGHTS),
             os.path.basename(os.path.normpath(directory)),
             directory,
         )
     if isinstance(weights, str) and weights in presets.PRESETS:
         directory = release_preset(weights)
         return os.path.join(directory, preset_dir.WEIGHTS), weights, directory
-    if (loading.is_pth(weights) or loading.is_keras_file(weights)) and os.path.isfile(weights):
+    if (loading.is_pth(weights) or loading.is_keras_file(weights)) and files.isfile(weights):
         return os.fspath(weights), os.path.basename(os.fspath(weights)), None
     if weights in DATASET_ALIASES:
         raise ValueError(
@@ -408,10 +408,12 @@ def save_preset(model, directory, labels=None, metadata=None):
             "from_preset), which records how to rebuild it. Received: model "
             f"{getattr(model, 'name', model)!r}"
         )
-    files = preset_dir.writers(model, (config["model"], dict(config["kwargs"])), labels, metadata)
-    os.makedirs(os.path.dirname(os.path.abspath(directory)), exist_ok=True)
-    with replacing(directory, directory=True) as partial:
-        for name, write in files.items():
+    writers = preset_dir.writers(model, (config["model"], dict(config["kwargs"])), labels, metadata)
+    parent = os.path.dirname(os.fspath(directory).rstrip("/"))
+    if parent:
+        files.makedirs(parent)
+    with files.replacing(directory, directory=True) as partial:
+        for name, write in writers.items():
             write(os.path.join(partial, name))
     return os.fspath(directory)
 
@@ -429,12 +431,12 @@ def load_model(source):
 
         import keras_mvf.layers  # noqa: F401 -- registers the layers the file refers to.
 
-        if not os.path.isfile(source):
+        if not files.isfile(source):
             raise FileNotFoundError(f"Model not found: {source}")
         model = keras.models.load_model(source, compile=False)  # inference: no optimizer
-        labels = f"{os.path.splitext(os.fspath(source))[0]}.labels.txt"
-        if not os.path.isfile(labels):
-            labels = os.path.join(os.path.dirname(os.fspath(source)), preset_dir.LABELS)
+        labels = f"{os.fspath(source)[: -len('.keras')]}.labels.txt"
+        if not files.isfile(labels):
+            labels = files.join(os.path.dirname(os.fspath(source)), preset_dir.LABELS)
         return model, labels
     directory = preset_directory(source)
-    return from_preset(source), os.path.join(directory, preset_dir.LABELS)
+    return from_preset(source), files.join(directory, preset_dir.LABELS)

@@ -61,7 +61,9 @@ def register(subparsers):
         choices=("kinetics400", "sthv1", "sthv2", "ucf101", "hmdb51"),
         help="the paper's recipe giving the defaults of the flags below",
     )
-    train.add_argument("--out", default="runs/train", help="logs and checkpoints folder")
+    train.add_argument(
+        "--out", default="runs/train", help="logs and checkpoints folder, or a URI (gs://...)"
+    )
     train.add_argument("--batch-size", type=int, default=8, help="global batch (clips)")
     train.add_argument(
         "--steps-per-epoch",

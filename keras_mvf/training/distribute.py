@@ -1,11 +1,10 @@
 """Distribution strategies by name, where each worker of a cluster may write, and a
 repair that lets Keras 3 `model.fit` run on several workers."""
 
-import os
-
 import tensorflow as tf
 
 from keras_mvf import _compat
+from keras_mvf.utils import files
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -61,7 +60,7 @@ def worker_dir(out_dir, strategy):
     if is_chief(strategy):
         return out_dir
     resolver = strategy.cluster_resolver
-    return os.path.join(out_dir, "workers", f"{resolver.task_type}_{resolver.task_id}")
+    return files.join(out_dir, "workers", f"{resolver.task_type}_{resolver.task_id}")
 
 
 def is_multi_worker(strategy):

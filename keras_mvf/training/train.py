@@ -1,10 +1,10 @@
 """`train()`: the paper's recipes with plain `model.fit`, on any `tf.distribute` strategy."""
 
 import csv
-import glob
+import io
 import json
 import os
-import shutil
+import re
 import time
 
 import keras
@@ -104,12 +104,17 @@ def build_datasets(
     return train_data, val_data, classes, size, val_steps
 
 
+def _read_text(path):
+    """The text of `path` (a URI or local), or None when it does not exist."""
+    return files.read_bytes(path).decode("utf-8") if files.isfile(path) else None
+
+
 def _logged(log_path, monitor):
     """The `monitor` value of every epoch in the CSV log (None where absent), for `best`."""
-    if not os.path.exists(log_path):
+    text = _read_text(log_path)
+    if text is None:
         return []
-    with open(log_path, newline="") as file:
-        return [_number(row.get(monitor)) for row in csv.DictReader(file)]
+    return [_number(row.get(monitor)) for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def _epoch_of(row):
@@ -195,7 +200,8 @@ def train(
             of the global batch size (on a cluster, the same batches on every
             worker: each keeps its part of them).
         val_data: like `train_data`, evaluated after every epoch; optional.
-        out_dir: folder for logs and checkpoints. Defaults to `"runs/train"`.
+        out_dir: folder (or URI, `gs://...`) for logs and checkpoints. Defaults to
+            `"runs/train"`.
         recipe: name of the recipe giving the defaults. Defaults to `"kinetics400"`.
         num_classes: int; read from the manifest (or the shards' index) when None.
         batch_size: int, global batch (all replicas together). Defaults to `8`.
@@ -273,7 +279,7 @@ def train(
         keras.utils.set_random_seed(seed)
     chief = distribute.is_chief(strategy)
     work_dir = distribute.worker_dir(os.fspath(out_dir), strategy)
-    os.makedirs(work_dir, exist_ok=True)
+    files.makedirs(work_dir)
 
     train_ds, val_ds, classes, size, val_steps = build_datasets(
         train_data,
@@ -346,7 +352,7 @@ def train(
             )
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
-        restored = restore_backup(network, os.path.join(work_dir, "backup"))
+        restored = restore_backup(network, files.join(work_dir, "backup"))
         # Outside the scope: Keras builds a throwaway optimizer at every save, whose
         # variables would be created by the strategy, with one collective each on a
         # cluster (so saving only on the chief would stall or break the other workers).
@@ -402,7 +408,7 @@ def _write_text(text):
 
 
 def _copy_from(source):
-    return lambda path: shutil.copyfile(source, path)
+    return lambda path: files.copy(source, path)
 
 
 def _save_model(model, work_dir, classes, metadata):
@@ -423,8 +429,8 @@ def _save_model(model, work_dir, classes, metadata):
             {preset_dir.LABELS: lambda path: files.write_labels(path, labels)} if labels else {}
         )
     for name, write in writers.items():
-        _replace_atomically(os.path.join(work_dir, name), write)
-    _replace_atomically(os.path.join(work_dir, "model.keras"), model.save)
+        _replace_atomically(files.join(work_dir, name), write)
+    _replace_atomically(files.join(work_dir, "model.keras"), model.save)
 
 
 class _Backup(keras.callbacks.Callback):
@@ -444,28 +450,32 @@ class _Backup(keras.callbacks.Callback):
         self.weights = weights  # the weights file of the last epoch done
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.backup_dir, exist_ok=True)
+        files.makedirs(self.backup_dir)
         name = f"epoch-{epoch + 1}.weights.h5"
         _replace_atomically(
-            os.path.join(self.backup_dir, name),
+            files.join(self.backup_dir, name),
             lambda path: self.model.save_weights(path, overwrite=True),
         )
         _replace_atomically(
-            os.path.join(self.backup_dir, _METADATA),
+            files.join(self.backup_dir, _METADATA),
             _write_text(json.dumps({"epoch": epoch + 1, "weights": name})),
         )
-        self.weights = os.path.join(self.backup_dir, name)
+        self.weights = files.join(self.backup_dir, name)
         strategy = self.model.distribute_strategy
         if distribute.is_multi_worker(strategy):
             _all_workers(strategy, 0)  # waits until every worker has committed this epoch
         _remove_stale(self.backup_dir, self.weights)
 
 
+_EPOCH_WEIGHTS = re.compile(r"epoch-.*\.weights\.h5")
+
+
 def _remove_stale(backup_dir, weights):
     """Removes the weight files in `backup_dir` but `weights` (a crash may have left them)."""
-    for stale in glob.glob(os.path.join(glob.escape(backup_dir), "epoch-*.weights.h5")):
-        if stale != weights:
-            os.remove(stale)
+    for name in files.listdir(backup_dir):
+        stale = files.join(backup_dir, name)
+        if _EPOCH_WEIGHTS.fullmatch(name) and stale != weights:
+            files.remove(stale)
 
 
 def _all_workers(strategy, value):
@@ -510,13 +520,13 @@ def restore_backup(model, backup_dir):
 
 def _roll_back(backup_dir, epoch):
     """Makes `epoch` (kept by `_Backup`) the last one done in `backup_dir`; `(epoch, weights)`."""
-    path = os.path.join(backup_dir, _METADATA)
+    path = files.join(backup_dir, _METADATA)
     if epoch == 0:
-        os.remove(path)
+        files.remove(path)
         return None
     name = f"epoch-{epoch}.weights.h5"
-    weights = os.path.join(backup_dir, name)
-    if not os.path.isfile(weights):
+    weights = files.join(backup_dir, name)
+    if not files.isfile(weights):
         raise _corrupt(weights, backup_dir, "missing")
     _replace_atomically(path, _write_text(json.dumps({"epoch": epoch, "weights": name})))
     return epoch, weights
@@ -535,12 +545,11 @@ def read_backup(backup_dir):
     Raises:
         CorruptBackupError: naming the file, when the backup cannot be read.
     """
-    path = os.path.join(backup_dir, _METADATA)
-    if not os.path.exists(path):
+    path = files.join(backup_dir, _METADATA)
+    if not files.isfile(path):
         return None
     try:
-        with open(path, encoding="utf-8") as file:
-            state = json.load(file)
+        state = json.loads(files.read_bytes(path))
     except (OSError, ValueError) as error:
         raise _corrupt(path, backup_dir, f"not JSON: {error}; truncated?") from None
     # Backups of earlier versions (Keras' own layout) name no weights file.
@@ -550,8 +559,8 @@ def read_backup(backup_dir):
         os.path.basename(name) != name
     ):
         raise _corrupt(path, backup_dir, f"expected {{'epoch': int, 'weights': name}}, got {state}")
-    weights = os.path.join(backup_dir, name)
-    if not os.path.isfile(weights):
+    weights = files.join(backup_dir, name)
+    if not files.isfile(weights):
         raise _corrupt(weights, backup_dir, "missing")
     return epoch, weights
 
@@ -562,10 +571,10 @@ def trim_log(log_path, epochs):
     Those epochs were not backed up before the crash and run again on resume,
     so their rows would otherwise appear twice.
     """
-    if not os.path.exists(log_path):
+    text = _read_text(log_path)
+    if text is None:
         return
-    with open(log_path, encoding="utf-8", newline="") as file:
-        lines = file.read().splitlines(keepends=True)
+    lines = text.splitlines(keepends=True)
     kept = lines[:1] + [line for line in lines[1:] if _epoch_of(line) < epochs]
     if kept != lines:
         _replace_atomically(log_path, _write_text("".join(kept)))
@@ -582,8 +591,8 @@ class _EpochWeights(keras.callbacks.Callback):
     def __init__(self, backup, work_dir, monitor, history):
         super().__init__()
         self.backup = backup
-        self.last = os.path.join(work_dir, "last.weights.h5")
-        self.best_path = os.path.join(work_dir, "best.weights.h5")
+        self.last = files.join(work_dir, "last.weights.h5")
+        self.best_path = files.join(work_dir, "best.weights.h5")
         self.monitor = monitor
         self.history = history  # the monitor values of the epochs done, from log.csv
 
@@ -608,17 +617,25 @@ def _set_aside(log_path):
 
     Called when there is no backup to resume: the rows are an earlier run's.
     """
-    if not os.path.exists(log_path):
+    text = _read_text(log_path)
+    if text is None or len(text.splitlines()) < 2:
         return
-    with open(log_path, encoding="utf-8") as file:
-        if len(file.read().splitlines()) < 2:
-            return
-    stem = os.path.join(os.path.dirname(log_path), time.strftime("log.%Y%m%d-%H%M%S"))
+    stem = files.join(os.path.dirname(log_path), time.strftime("log.%Y%m%d-%H%M%S"))
     target, count = f"{stem}.csv", 1
-    while os.path.exists(target):
+    while files.isfile(target):
         target, count = f"{stem}-{count}.csv", count + 1
-    os.rename(log_path, target)
+    files.rename(log_path, target)
     print(f"{log_path} holds an earlier run's epochs and no backup to resume: renamed to {target}")
+
+
+class _CSVLogger(keras.callbacks.CSVLogger):
+    """Keras' `CSVLogger`, closing at the end a log on a URI too (a `GFile` has no `closed`)."""
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None:
+            self.csv_file.close()
+            self.csv_file = None
+        self.writer = None
 
 
 def _callbacks(work_dir, restored, validate, tensorboard, chief):
@@ -632,26 +649,27 @@ def _callbacks(work_dir, restored, validate, tensorboard, chief):
     copied from the backup after (and again on resume).
     """
     done, weights = restored
-    backup_dir = os.path.join(work_dir, "backup")
+    backup_dir = files.join(work_dir, "backup")
     for folder in (work_dir, backup_dir):
-        for partial in glob.glob(os.path.join(glob.escape(folder), f"{files.PARTIAL_PREFIX}*")):
-            os.remove(partial)  # left by a crash mid-write
+        for name in files.listdir(folder):
+            if name.startswith(files.PARTIAL_PREFIX):
+                files.remove_tree(files.join(folder, name))  # left by a crash mid-write
     backup = _Backup(backup_dir, weights)
     if not chief:
         return [backup]
-    log_path = os.path.join(work_dir, "log.csv")
+    log_path = files.join(work_dir, "log.csv")
     if done:
         trim_log(log_path, done)
     else:
         _set_aside(log_path)
     monitor = "val_accuracy" if validate else "accuracy"
     callbacks = [
-        keras.callbacks.CSVLogger(log_path, append=True),
+        _CSVLogger(log_path, append=True),
         backup,
         _EpochWeights(backup, work_dir, monitor, _logged(log_path, monitor)),
     ]
     if tensorboard:
         callbacks.append(
-            keras.callbacks.TensorBoard(os.path.join(work_dir, "tensorboard"), write_graph=False)
+            keras.callbacks.TensorBoard(files.join(work_dir, "tensorboard"), write_graph=False)
         )
     return callbacks

@@ -17,6 +17,7 @@ import zipfile
 import h5py
 
 from keras_mvf import _compat
+from keras_mvf.utils import files
 from keras_mvf.weights import convert, pth
 
 PTH_SUFFIXES = (".pth", ".pt", ".pth.tar")
@@ -55,15 +56,17 @@ KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"
 def _open_weights(path):
     """The open h5 weights file of a `.weights.h5` or `.keras` file."""
     path = os.fspath(path)
+    # h5py and zipfile read local files; a URI's (`gs://...`) is read whole first.
+    content = io.BytesIO(files.read_bytes(path)) if files.is_uri(path) else path
     if path.endswith(".keras"):
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(content) as archive:
             if KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
                 raise ValueError(f"{path} holds no {KERAS_ARCHIVE_WEIGHTS}: not a Keras 3 model.")
             data = io.BytesIO(archive.read(KERAS_ARCHIVE_WEIGHTS))
         with h5py.File(data, "r") as file:
             yield file
     elif path.endswith(".weights.h5"):
-        with h5py.File(path, "r") as file:
+        with h5py.File(content, "r") as file:
             yield file
     else:
         raise ValueError(

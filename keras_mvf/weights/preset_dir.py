@@ -27,7 +27,7 @@ CARD = "README.md"
 
 def is_preset(path):
     """Whether `path` is a preset directory (it holds a `config.json`)."""
-    return isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(path, CONFIG))
+    return isinstance(path, (str, os.PathLike)) and files.isfile(files.join(path, CONFIG))
 
 
 def _tuples(value):
@@ -37,10 +37,9 @@ def _tuples(value):
 
 def read_config(directory):
     """`(registered model name, constructor kwargs)` of the preset in `directory`."""
-    path = os.path.join(directory, CONFIG)
+    path = files.join(directory, CONFIG)
     try:
-        with open(path, encoding="utf-8") as file:
-            config = json.load(file)
+        config = json.loads(files.read_bytes(path))
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: cannot read the preset's configuration ({error}).") from None
     if not (
@@ -57,17 +56,16 @@ def read_config(directory):
 
 def read_labels(directory):
     """The preset's class names, or None when it has no `labels.txt`."""
-    path = os.path.join(directory, LABELS)
-    return files.read_labels(path) if os.path.isfile(path) else None
+    path = files.join(directory, LABELS)
+    return files.read_labels(path) if files.isfile(path) else None
 
 
 def read_metadata(directory):
     """The preset's `metadata.json` as a dict ({} when it has none)."""
-    path = os.path.join(directory, METADATA)
-    if not os.path.isfile(path):
+    path = files.join(directory, METADATA)
+    if not files.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
+    return json.loads(files.read_bytes(path))
 
 
 def normalisation(model):

@@ -1,5 +1,6 @@
 import logging
 import os
+import uuid
 
 import numpy as np
 import pytest
@@ -15,9 +16,11 @@ from keras_mvf.data import (
     pack_tfrecords,
     parse_list_file,
     read_frames,
+    video,
     write_manifest,
 )
 from keras_mvf.data.transforms import transform_clips
+from keras_mvf.utils import files
 from tests.data.conftest import SMALL, collect, write_frame_folder
 
 
@@ -211,3 +214,37 @@ def test_invalid_arguments(manifest_path, kwargs, message):
     arguments = {"training": True, **SMALL, **kwargs}
     with pytest.raises(ValueError, match=message):
         build_dataset(manifest_path, **arguments)
+
+
+def _upload(folder, target):
+    """Copies the local `folder` (files and subfolders) to `target` on a URI filesystem."""
+    for parent, _, names in os.walk(folder):
+        relative = os.path.relpath(parent, folder)
+        destination = target if relative == "." else f"{target}/{relative}"
+        files.makedirs(destination)
+        for name in names:
+            files.copy(os.path.join(parent, name), f"{destination}/{name}")
+
+
+def test_videos_and_frame_folders_listed_on_a_uri_filesystem(manifest_path, monkeypatch):
+    local = load_manifest(manifest_path)
+    root = f"ram://keras_mvf/{uuid.uuid4().hex}/clips"
+    _upload(local.root, root)
+    annotations, classes = parse_list_file(f"{root}/list.txt")
+    entries, problems = index_annotations(annotations, root)  # finds and probes them there
+    assert problems == [] and entries == local.entries
+    path = write_manifest(f"{root}/uri.jsonl", entries, classes, root)
+    expected = collect(
+        build_dataset(manifest_path, False, batch_size=3, deterministic=True, **SMALL)
+    )
+    served = collect(
+        build_dataset(path, False, batch_size=3, deterministic=True, skip_bad_videos=False, **SMALL)
+    )
+    np.testing.assert_array_equal(served[1], expected[1])
+    np.testing.assert_array_equal(served[0], expected[0])
+    # Each video is copied to a local temporary file to decode, and no larger one.
+    monkeypatch.setattr(video, "MAX_URI_VIDEO_BYTES", 1000)
+    with pytest.raises(OSError, match=rf"^{root}/v0.mp4: \d+ bytes, over the 1000 bytes"):
+        read_frames(f"{root}/v0.mp4", [0])
+    with pytest.raises(FileNotFoundError, match=rf"No such file: {root}/none.mp4"):
+        read_frames(f"{root}/none.mp4", [0])

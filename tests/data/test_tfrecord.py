@@ -1,6 +1,7 @@
 """Packed TFRecords at scale: the index, hosts' shares, the in-graph pipeline against the video
 path, a tf.data service with two workers, and a URI filesystem."""
 
+import dataclasses
 import os
 import uuid
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from keras_mvf.cli import main
 from keras_mvf.data import (
+    NO_LABEL,
     VideoEntry,
     build_dataset,
     ingraph,
@@ -211,3 +213,14 @@ def test_manifests_shards_and_index_on_a_uri_filesystem(manifest_path, evaluatio
     np.testing.assert_array_equal(clips[order], evaluation_clips[0])
     with pytest.raises(FileNotFoundError, match="No such file: ram://"):
         load_manifest(f"{folder}/missing.jsonl")
+
+
+def test_training_refuses_packed_videos_without_a_label(manifest_path):
+    manifest = load_manifest(manifest_path)
+    entries = [dataclasses.replace(manifest.entries[0], label=NO_LABEL), *manifest.entries[1:2]]
+    folder = f"ram://keras_mvf/{uuid.uuid4().hex}"
+    pack_tfrecords(dataclasses.replace(manifest, entries=entries), folder, 1, short_side=None)
+    clips, labels = collect(build_dataset(folder, False, batch_size=2, **SMALL))  # evaluation
+    assert sorted(labels) == [NO_LABEL, 1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="has no label.*v0.mp4"):
+        collect(build_dataset(folder, True, batch_size=2, **SMALL))

@@ -3,12 +3,15 @@
 import uuid
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_mvf
 from keras_mvf import data
 from keras_mvf.training import train
 from keras_mvf.training.synthetic import CLASS_NAMES, write_synthetic_videos
+from keras_mvf.utils import files
 
 
 def _tiny(**kwargs):
@@ -47,3 +50,31 @@ def test_train_on_shards_knows_the_epoch_length_and_the_classes(shards, tmp_path
     labels = (tmp_path / "run" / "labels.txt").read_text().splitlines()
     assert labels == list(CLASS_NAMES)
     assert keras.models.load_model(tmp_path / "run" / "model.keras").output_shape[-1] == 10
+
+
+def test_a_run_folder_on_a_uri_filesystem_is_written_and_resumed():
+    clips = np.random.default_rng(0).integers(0, 255, (4, 4, 32, 32, 3), dtype=np.uint8)
+    batches = tf.data.Dataset.from_tensor_slices((clips, np.array([0, 1, 2, 0]))).batch(2)
+    out = f"ram://keras_mvf/{uuid.uuid4().hex}/run"
+    settings = {"num_classes": 3, "num_frames": 4, "crop_size": 32, "batch_size": 2}
+    settings.update(tensorboard=True, seed=0, verbose=0)
+    train(_tiny, batches, out_dir=out, epochs=1, **settings)
+    written = files.listdir(out)
+    assert {"log.csv", "last.weights.h5", "best.weights.h5", "model.keras", "config.json"} <= set(
+        written
+    )
+    assert not [name for name in written if name.startswith(files.PARTIAL_PREFIX)]
+    assert files.listdir(f"{out}/backup") == ["epoch-1.weights.h5", "training_metadata.json"]
+    assert files.listdir(f"{out}/tensorboard")
+
+    _, history = train(_tiny, batches, out_dir=out, epochs=2, **settings)
+    assert history.epoch == [1]  # resumed after the first epoch
+    assert files.listdir(f"{out}/backup") == ["epoch-2.weights.h5", "training_metadata.json"]
+    log = files.read_bytes(f"{out}/log.csv").decode().splitlines()
+    assert [row.split(",")[0] for row in log] == ["epoch", "0", "1"]
+    model = keras.models.load_model(f"{out}/model.keras")
+    reloaded = keras_mvf.from_preset(out)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(clips[:1].astype("float32"))),
+        keras.ops.convert_to_numpy(reloaded(clips[:1].astype("float32"))),
+    )

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import uuid
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 import keras_mvf
 from keras_mvf import cli
 from keras_mvf.models import pretrained, registry
+from keras_mvf.utils import files
 from keras_mvf.weights import convert, presets
 from tests import torch_reference as ref
 
@@ -134,6 +136,27 @@ def test_every_route_loads_the_same_variables(preset, tmp_path):
         pretrained.build_model("tsm50", directory)
     with pytest.raises(ValueError, match="does not say which model it holds"):
         pretrained.build_model(None, tmp_path / "model.weights.h5")
+
+
+def test_presets_and_keras_files_on_a_uri_filesystem(preset, capsys):
+    directory, values = preset
+    model = keras_mvf.from_preset(directory)
+    folder = f"ram://keras_mvf/{uuid.uuid4().hex}"
+    for _ in range(2):  # writes, then replaces
+        assert keras_mvf.save_preset(model, f"{folder}/tiny", LABELS) == f"{folder}/tiny"
+        assert files.listdir(folder) == ["tiny"]  # no hidden partial left
+        assert files.listdir(f"{folder}/tiny") == sorted(os.listdir(directory))
+    capsys.readouterr()
+    loaded, labels = pretrained.load_model(f"{folder}/tiny")
+    assert labels == f"{folder}/tiny/labels.txt" and files.read_labels(labels) == LABELS
+    assert capsys.readouterr().err == f"loaded {len(values)} of {len(values)} variables from tiny\n"
+    for key, value in _values(loaded).items():
+        np.testing.assert_array_equal(value, values[key])
+    model.save(f"{folder}/model.keras")
+    tiny = {key: value for key, value in TINY.items() if key != "layout"}
+    rebuilt = pretrained.build_model("mvfnet50", f"{folder}/model.keras", **tiny)
+    for key, value in _values(rebuilt).items():
+        np.testing.assert_array_equal(value, values[key])
 
 
 def test_save_preset_needs_a_model_it_can_rebuild(tmp_path):
