@@ -16,9 +16,23 @@ import shutil
 import tempfile
 
 
-def _gfile():
+def _gfile(*paths):
+    """`tf.io.gfile`, once every URI among `paths` has a filesystem TensorFlow knows.
+
+    Raises:
+        OSError: naming the path and the registered schemes, where TensorFlow
+            would raise its own `UnimplementedError` deep inside the call.
+    """
     import tensorflow as tf
 
+    for path in paths:
+        scheme = os.fspath(path).partition("://")[0] if is_uri(path) else ""
+        if scheme and scheme not in tf.io.gfile.get_registered_schemes():
+            schemes = sorted(s for s in tf.io.gfile.get_registered_schemes() if s)
+            raise OSError(
+                f"{path}: no filesystem for '{scheme}://' is registered with TensorFlow. "
+                f"Expected a local path or one of: {', '.join(f'{s}://' for s in schemes)}"
+            )
     return tf.io.gfile
 
 
@@ -36,33 +50,33 @@ def join(folder, *names):
 def open_file(path, mode="r"):
     """`tf.io.gfile.GFile(path, mode)`; reading a missing file raises `FileNotFoundError`."""
     path = os.fspath(path)
-    if "r" in mode and not _gfile().exists(path):
+    if "r" in mode and not _gfile(path).exists(path):
         raise FileNotFoundError(f"No such file: {path}")
-    return _gfile().GFile(path, mode)
+    return _gfile(path).GFile(path, mode)
 
 
 def isdir(path):
-    return _gfile().isdir(os.fspath(path))
+    return _gfile(path).isdir(os.fspath(path))
 
 
 def isfile(path):
     """Whether `path` exists and is not a directory."""
     path = os.fspath(path)
-    return _gfile().exists(path) and not _gfile().isdir(path)
+    return _gfile(path).exists(path) and not _gfile().isdir(path)
 
 
 def listdir(folder):
     """Names in `folder` (`[]` when it does not exist)."""
     folder = os.fspath(folder)
-    return sorted(_gfile().listdir(folder)) if _gfile().isdir(folder) else []
+    return sorted(_gfile().listdir(folder)) if _gfile(folder).isdir(folder) else []
 
 
 def makedirs(folder):
-    _gfile().makedirs(os.fspath(folder))
+    _gfile(folder).makedirs(os.fspath(folder))
 
 
 def glob(pattern):
-    return sorted(_gfile().glob(os.fspath(pattern)))
+    return sorted(_gfile(pattern).glob(os.fspath(pattern)))
 
 
 def remove(path):
@@ -191,7 +205,7 @@ def replacing(path, directory=False):
 
 @contextlib.contextmanager
 def _replacing_uri(path, directory):
-    gfile = _gfile()
+    gfile = _gfile(path)
     parent, name = posixpath.split(path.rstrip("/"))
     hidden = f"{PARTIAL_PREFIX}{secrets.token_hex(4)}-{name}"
     scratch = tempfile.mkdtemp(prefix="keras_mvf-")

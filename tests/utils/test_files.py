@@ -62,3 +62,17 @@ def test_local_copy_of_a_uri_file_is_bounded_and_removed(tmp_path):
     here = str(tmp_path / "clip.mp4")
     with files.local_copy(here, limit=0) as local:  # a local path is used where it is
         assert local == here
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda path: files.open_file(path),
+        lambda path: files.isdir(path),
+        lambda path: files.glob(f"{path}/*.tfrecord"),
+        lambda path: files.replacing(path).__enter__(),
+    ],
+)
+def test_a_scheme_no_filesystem_handles_is_an_os_error_naming_the_path(call):
+    with pytest.raises(OSError, match=r"http://host/model\.keras\S*: no filesystem for 'http://'"):
+        call("http://host/model.keras")
