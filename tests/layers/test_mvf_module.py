@@ -113,8 +113,13 @@ def test_formulations_agree_in_outputs_and_gradients(kwargs, training):
     names = [[w.path.split("/", 1)[1] for w in layer.weights] for layer in (shift, depthwise)]
     assert names[0] == names[1]
     expected = outputs_and_gradients(depthwise, x, training)
-    for got, want in zip(outputs_and_gradients(shift, x, training), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    got = outputs_and_gradients(shift, x, training)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-5)
+    # A weight's gradient sums thousands of products, in an order that depends on the
+    # threads TensorFlow gets: 1e-5 of the gradient's scale, not of each element.
+    for got_gradient, gradient in zip(got[1:], expected[1:], strict=True):
+        scale = np.abs(gradient).max()
+        np.testing.assert_allclose(got_gradient, gradient, rtol=1e-5, atol=1e-5 * scale)
 
 
 def test_auto_takes_shifts_under_xla_and_depthwise_convolutions_otherwise():
