@@ -10,16 +10,10 @@ import numpy as np
 
 from keras_mvf.export import common, metadata
 from keras_mvf.utils import files, logs
+from keras_mvf.utils.files import labels_path
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 INPUT_DTYPES = ("float32", "uint8")
-
-
-def labels_path(path):
-    """The labels file beside a model file, `model.keras` -> `model.labels.txt`: `train`
-    writes it, and `.tflite` exports did before they packed their labels inside."""
-    root, _ = os.path.splitext(os.fspath(path))
-    return f"{root}.labels.txt"
 
 
 def clip_model(model):

@@ -434,7 +434,7 @@ def load_model(source):
         if not files.isfile(source):
             raise FileNotFoundError(f"Model not found: {source}")
         model = keras.models.load_model(source, compile=False)  # inference: no optimizer
-        labels = f"{os.fspath(source)[: -len('.keras')]}.labels.txt"
+        labels = files.labels_path(source)
         if not files.isfile(labels):
             labels = files.join(os.path.dirname(os.fspath(source)), preset_dir.LABELS)
         return model, labels

@@ -297,6 +297,14 @@ def check_labels(labels, num_classes, source="labels"):
     return labels
 
 
+def labels_path(path):
+    """The labels file beside a model file, `model.keras` -> `model.labels.txt` (`path`
+    may be a URI): earlier versions of `train` wrote it, and `.tflite` exports did
+    before they packed their labels inside."""
+    root, _ = os.path.splitext(os.fspath(path))
+    return f"{root}.labels.txt"
+
+
 def write_labels(path, labels):
     """One label per line, the line number being the class index."""
     with open_file(path, "w") as file:
