@@ -138,20 +138,17 @@ def _load_tflite(path, num_threads):
     from ai_edge_litert.interpreter import Interpreter
 
     # LiteRT reads local files; a URI's (`gs://...`) is read whole.
-    content = io.BytesIO(files.read_bytes(path)) if files.is_uri(path) else None
-    source = (
-        {"model_path": os.fspath(path)}
-        if content is None
-        else {"model_content": content.getvalue()}
-    )
+    content = files.read_bytes(path) if files.is_uri(path) else None
+    model = {"model_path": os.fspath(path)} if content is None else {"model_content": content}
     with stderr_hidden_when_quiet():  # LiteRT's line about the XNNPACK delegate
         try:
-            interpreter = Interpreter(**source, num_threads=num_threads)
+            interpreter = Interpreter(**model, num_threads=num_threads)
         except ValueError as error:  # LiteRT's message does not name the file
             raise ValueError(f"{path}: not a TFLite model LiteRT can load ({error})") from error
         interpreter.allocate_tensors()  # creates the delegate
     signatures = interpreter.get_signature_list()
-    packed = metadata.read(path if content is None else content).get(metadata.LABELS_FILE)
+    archive = path if content is None else io.BytesIO(content)
+    packed = metadata.read(archive).get(metadata.LABELS_FILE)
     # Labels packed in the file, else (older exports) the file beside it.
     labels = labels_path(path) if packed is None else packed.decode("utf-8").splitlines()
     if {"frame", "window"} <= set(signatures):
