@@ -123,6 +123,30 @@ def test_help_and_version_import_no_heavy_module():
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize(
+    "user_setting, pooled", [(None, True), ("false", False)], ids=["default", "user's"]
+)
+def test_commands_run_tensorflow_on_its_pooled_cpu_allocator(user_setting, pooled):
+    """TensorFlow keeps statistics of CPU memory only with its BFC allocator."""
+    script = (
+        "from keras_mvf.cli import main\n"
+        "main(['models'])\n"
+        "import tensorflow as tf\n"
+        "tf.zeros((1000, 1000))\n"
+        "try:\n"
+        "    print('pooled' if tf.config.experimental.get_memory_info('CPU:0')['peak'] else '?')\n"
+        "except ValueError:\n"
+        "    print('not pooled')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if user_setting is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = user_setting
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.splitlines()[-1] == ("pooled" if pooled else "not pooled")
+
+
 def test_version_is_the_installed_distributions():
     result = _keras_mvf("--version", timeout=60)
     assert result.returncode == 0, result.stderr

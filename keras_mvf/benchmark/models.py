@@ -119,7 +119,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     parser.add_argument("--xla", action="store_true", help="compile with XLA")
     args = parser.parse_args(argv)
+    from keras_mvf.cli import pooled_cpu_memory_by_default
 
+    pooled_cpu_memory_by_default()  # as `keras-mvf benchmark` times the models
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

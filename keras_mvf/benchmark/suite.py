@@ -490,6 +490,7 @@ class Suite:
             ["RAM", f"{memory:.1f} GiB"],
             ["threads used", f"{options.threads} (TensorFlow intra-op, PyTorch, LiteRT)"],
             ["device", device],
+            ["TensorFlow CPU allocator", _tensorflow_cpu_allocator()],
             ["libraries", f"Python {platform.python_version()}, {libraries}"],
             [
                 "timing",
@@ -781,6 +782,13 @@ def _cpu():
         return model, "unknown"
     present = [feature for feature in CPU_FEATURES if feature in flags.split()]
     return model, ", ".join(present) or f"none of {', '.join(CPU_FEATURES)}"
+
+
+def _tensorflow_cpu_allocator():
+    """Which allocator TensorFlow takes for CPU memory in the workers, from their environment."""
+    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("true", "1"):
+        return "pooled (BFC, TF_CPU_ALLOCATOR_USE_BFC=true)"
+    return "the C library's malloc (TF_CPU_ALLOCATOR_USE_BFC unset or false)"
 
 
 def _version(package):

@@ -78,6 +78,7 @@ def test_quick_suite_prints_every_section_with_medians_and_ratios(quick_report):
     found = sections(quick_report)
     assert sorted(found) == [1, 2, 3, 4, 5, 6, 7, 8], quick_report
     assert "| threads used | 2 " in quick_report
+    assert "| TensorFlow CPU allocator | pooled (BFC" in quick_report
     assert re.search(r"\| CPU features \| \S", quick_report)
     assert re.search(r"TensorFlow \d+\.\d+.*Keras \d+\.\d+.*JAX \d.*torch \d", quick_report)
     assert "Skipped" not in quick_report
