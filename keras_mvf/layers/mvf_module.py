@@ -1,5 +1,7 @@
 """The multi-view fusion (MVF) module of MVFNet."""
 
+import contextlib
+import contextvars
 import math
 
 import keras
@@ -10,6 +12,7 @@ from keras_mvf.layers.channel_split import is_split_shape
 
 VIEWS = ("thw", "th", "tw", "t")
 IMPLEMENTATIONS = ("auto", "depthwise", "shift")
+_TRACING_FOR_INT8 = contextvars.ContextVar("tracing_for_int8", default=False)
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
@@ -39,7 +42,9 @@ class MVFModule(keras.layers.Layer):
 
     `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
     function compiled with `jit_compile=True`) and `"depthwise"` otherwise. At
-    inference the BatchNorm is folded into the kernels and a bias.
+    inference the BatchNorm is folded into the kernels and a bias. Functions
+    traced within `tracing_for_int8()` get hard-swish in a form that LiteRT
+    runs in int8.
 
     It also takes its input already split into channel pieces,
     `[processed, passed]` with `processed` holding `int(channels * alpha)`
@@ -221,7 +226,8 @@ class MVFModule(keras.layers.Layer):
         else:
             out = self._depthwise_views(processed, *kernels, bias if folded else None)
         out = out if folded else self.bn(out, training=training)
-        out = ops.cast(_hard_swish(out), passed.dtype)
+        hard_swish = _int8_hard_swish if _TRACING_FOR_INT8.get() else keras.activations.hard_silu
+        out = ops.cast(hard_swish(out), passed.dtype)
         if split:
             return [out, passed]
         return ops.concatenate([out, passed], axis=-1)
@@ -291,10 +297,26 @@ class MVFModule(keras.layers.Layer):
         }
 
 
-def _hard_swish(x):
+@contextlib.contextmanager
+def tracing_for_int8():
+    """MVF modules traced within compute hard-swish as an addition and multiplications,
+    which LiteRT's XNNPACK runs in int8.
+
+    Elsewhere they call `keras.activations.hard_silu`, which the TFLite converter
+    makes one HARD_SWISH op: faster in float (about 4% of a float32 MVFNet
+    MobileNetV2 in LiteRT), but XNNPACK runs it in float only, so an int8 model
+    would leave XNNPACK at every module. The int8 TFLite export traces within.
+    """
+    token = _TRACING_FOR_INT8.set(True)
+    try:
+        yield
+    finally:
+        _TRACING_FOR_INT8.reset(token)
+
+
+def _int8_hard_swish(x):
     """`keras.activations.hard_silu`, `x * relu6(x + 3) / 6`, in an order that the TFLite
-    converter keeps as an addition (with relu6) and a multiplication: its HARD_SWISH op
-    runs in float only on XNNPACK, so an int8 model would leave XNNPACK at every module."""
+    converter keeps as an addition (with relu6) and multiplications."""
     return ops.relu6(x + 3.0) * x * (1.0 / 6.0)
 
 

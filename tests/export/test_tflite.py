@@ -30,6 +30,13 @@ def op_counts(path):
     return collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
 
 
+def module_and_residual_counts(model):
+    """How many MVF modules and residual additions `model` has."""
+    modules = sum(isinstance(layer, keras_mvf.layers.MVFModule) for layer in model.layers)
+    residuals = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
+    return modules, residuals
+
+
 def assert_mobile_friendly(path):
     ops, rank, _ = graph_facts(path)
     flex_or_custom = {op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")}
@@ -63,12 +70,10 @@ def test_float32_equals_keras(exports, trained, test_clips):
     assert_mobile_friendly(path)
     ops, _, _ = graph_facts(path)
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION"} <= ops  # the MVF module is there
-    # Per module: the sum of the views and hard-swish's `+ 3`; the folded BatchNorm's
-    # bias goes into a convolution (trained, so the bias is not zero).
-    model = trained[0]
-    modules = sum(isinstance(layer, keras_mvf.layers.MVFModule) for layer in model.layers)
-    residuals = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
-    assert modules and op_counts(path)["ADD"] == residuals + 2 * modules
+    # Per module: the sum of the views and one HARD_SWISH; the folded BatchNorm's bias
+    # goes into a convolution (trained, so the bias is not zero).
+    counts, (modules, residuals) = op_counts(path), module_and_residual_counts(trained[0])
+    assert modules and (counts["ADD"], counts["HARD_SWISH"]) == (residuals + modules, modules)
     predictor = load_predictor(path, num_threads=2)
     assert predictor.clip_shape == (NUM_FRAMES, SIZE, SIZE, 3)
     assert predictor.labels == LABELS
@@ -154,6 +159,11 @@ def test_quantized_agrees_with_keras_top1(quantization, exports, trained, test_c
     path = exports(quantization)
     assert_mobile_friendly(path)
     assert np.int8 in graph_facts(path)[2]
+    counts, (modules, residuals) = op_counts(path), module_and_residual_counts(trained[0])
+    if quantization == "int8":  # hard-swish as `+ 3` (with relu6) and products: XNNPACK's int8
+        assert (counts["ADD"], counts["HARD_SWISH"]) == (residuals + 2 * modules, 0)
+    else:  # float activations
+        assert counts["HARD_SWISH"] == modules
     clips = test_clips[0]
     expected = keras_probabilities(trained[0], clips).argmax(axis=1)
     # The model is confident and its predictions cover every class, so this can fail.

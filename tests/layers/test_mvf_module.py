@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mvf.layers import MVFModule
+from keras_mvf.layers import MVFModule, mvf_module
 from tests.layer_checks import check_layer
 
 FRAMES, HEIGHT, WIDTH, CHANNELS = 4, 5, 6, 16
@@ -78,6 +78,8 @@ def test_matches_naive_reference(kwargs, implementation):
     layer = randomised_layer(rng, x.shape, implementation=implementation, **kwargs)
     expected = reference_mvf(x, layer, FRAMES)
     np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+    with mvf_module.tracing_for_int8():  # hard-swish as the int8 TFLite export writes it
+        np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
 
 
 def outputs_and_gradients(layer, x, training):
@@ -136,7 +138,7 @@ def test_auto_takes_shifts_under_xla_and_depthwise_convolutions_otherwise():
 
 JAX_SCRIPT = """
 import jax, keras, numpy as np, sys
-from keras_mvf.layers import MVFModule
+from keras_mvf.layers import MVFModule, mvf_module
 x = np.load(sys.argv[1] + "/x.npy")
 layer = MVFModule(4, alpha=0.5)
 layer.build(x.shape)
