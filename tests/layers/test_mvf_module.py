@@ -138,7 +138,7 @@ def test_auto_takes_shifts_under_xla_and_depthwise_convolutions_otherwise():
 
 JAX_SCRIPT = """
 import jax, keras, numpy as np, sys
-from keras_mvf.layers import MVFModule, mvf_module
+from keras_mvf.layers import MVFModule
 x = np.load(sys.argv[1] + "/x.npy")
 layer = MVFModule(4, alpha=0.5)
 layer.build(x.shape)
