@@ -314,12 +314,12 @@ class Measured:
     gpu_mib: float | None  # peak TensorFlow GPU memory, on GPU
 
 
-def _start_workers(calls):
+def _start_workers(calls, fresh_interpreter=False):
     """A worker per `{label: (function, args)}`, each already sent its call."""
     workers = {}
     try:
         for label, (function, args) in calls.items():
-            workers[label] = Worker()
+            workers[label] = Worker(fresh_interpreter)
             workers[label].start(function, *args)
     except BaseException:
         _close(workers)
@@ -344,7 +344,7 @@ def call_in_parallel(calls):
         _close(workers)
 
 
-def compare(jobs, runs, gpu_memory=False):
+def compare(jobs, runs, gpu_memory=False, fresh_interpreter=False):
     """Times each job `{label: (factory, args)}` in a worker of its own, in interleaved rounds.
 
     The workers build their subjects and make the first (compiling) call in
@@ -352,7 +352,8 @@ def compare(jobs, runs, gpu_memory=False):
     of one timed call each. Returns `{label: Measured}`.
     """
     workers = _start_workers(
-        {label: (prepare, (factory, *args)) for label, (factory, args) in jobs.items()}
+        {label: (prepare, (factory, *args)) for label, (factory, args) in jobs.items()},
+        fresh_interpreter,
     )
     try:
         for worker in workers.values():
@@ -524,6 +525,7 @@ class Suite:
                 {name: (factory, args(name, batch, xla)) for name in RESNETS},
                 options.runs,
                 gpu_memory,
+                fresh_interpreter=engine == "jax",
             )
             for batch, xla in configs
         }

@@ -3,9 +3,10 @@
 Each subject runs in a child process of its own, so it gets a fresh runtime and
 its own peak memory (`ru_maxrss`), while the parent asks the workers of a
 comparison for one timed call each, round after round, one at a time. Workers
-fork from a server that has already imported keras_mvf (and with it TensorFlow
-and Keras, but no runtime state), so starting one takes a fraction of a second
-instead of the seconds an import takes.
+fork from a server that has already imported TensorFlow (but made no runtime
+state), so starting one takes a fraction of a second instead of the seconds the
+import takes. Importing TensorFlow also fixes Keras' backend, so a subject on
+another backend (JAX) asks for a fresh interpreter instead.
 """
 
 import multiprocessing
@@ -20,11 +21,11 @@ class WorkerError(RuntimeError):
     """A call failed inside a worker process; the message holds the worker's traceback."""
 
 
-def _context():
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def _context(fresh_interpreter):
+    if fresh_interpreter or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, "tensorflow"])
     return context
 
 
@@ -34,10 +35,12 @@ class Worker:
     `start(function, *args)` sends a call and returns at once (so several
     workers can build their models in parallel), `result()` waits for its
     value, `call` does both. A failure in the worker raises `WorkerError`.
+    `fresh_interpreter=True` starts a new Python instead of forking from the
+    server that has imported TensorFlow: for Keras on another backend.
     """
 
-    def __init__(self):
-        context = _context()
+    def __init__(self, fresh_interpreter=False):
+        context = _context(fresh_interpreter)
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child,), daemon=True)
         self._process.start()

@@ -350,6 +350,9 @@ def train(
                 ],
                 jit_compile=bool(xla),
             )
+            # Built now, not in the first trace of the training step: TensorFlow traces a
+            # function a second time when its first trace created variables.
+            optimizer.build(network.trainable_variables)
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
         restored = restore_backup(network, files.join(work_dir, "backup"))
@@ -489,7 +492,8 @@ def _all_workers(strategy, value):
 
 
 def restore_backup(model, backup_dir):
-    """Loads the backup in `backup_dir` into the compiled `model`, for `model.fit(initial_epoch=)`.
+    """Loads the backup in `backup_dir` into the compiled `model` (its optimizer built), for
+    `model.fit(initial_epoch=)`.
 
     On a cluster every worker resumes from the same epoch: the last one that
     all of them committed (a worker may have committed one more before the
@@ -508,8 +512,6 @@ def restore_backup(model, backup_dir):
         if state and done < state[0]:
             state = _roll_back(backup_dir, done)
     if state:
-        with strategy.scope():
-            model.optimizer.build(model.trainable_variables)
         try:
             model.load_weights(state[1])
         except (OSError, ValueError) as error:
