@@ -243,8 +243,7 @@ def test_mixed_precision(policy, build):
     batch_norms = [w for w in mixed.weights if "moving" in w.path]
     assert batch_norms and all(w.dtype == "float32" for w in batch_norms)
     mixed.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    # Built before `fit`, as `train()` does: a first trace that creates variables is traced twice.
-    mixed.optimizer.build(mixed.trainable_variables)
+    mixed.optimizer.build(mixed.trainable_variables)  # as `train()` does: one trace, not two
     history = mixed.fit(x, np.array([0, 1]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
