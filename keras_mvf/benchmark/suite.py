@@ -54,7 +54,8 @@ class Scale:
 
     `inference` and `training` are the `(batch, XLA)` configurations timed,
     `jax_inference` and `jax_training` the batches timed on JAX;
-    `data` is `(clips, repeats, batches)` for `measure`, repeats None meaning `--runs`.
+    `data` is `(clips, repeats, batches)` for `measure`, repeats None meaning `--runs`;
+    `xla_flags` is `XLA_FLAGS` for the JAX workers.
     """
 
     frames: int
@@ -69,6 +70,7 @@ class Scale:
     mobilenet_width: float
     calibration_clips: int
     data: tuple
+    xla_flags: str = ""
 
 
 FULL = Scale(
@@ -99,6 +101,8 @@ QUICK = Scale(
     mobilenet_width=0.35,
     calibration_clips=2,
     data=(1, 1, 1),
+    # Compiling unoptimised: JAX compiles every initializer of a new shape, about 0.3 s each.
+    xla_flags="--xla_backend_optimization_level=0",
 )
 
 # The registry's c2d50, tsm50 and mvfnet50 ("keras" layout); `Scale.blocks` sets the depth.
@@ -194,11 +198,13 @@ def keras_training(name, scale, batch, xla, threads, device):
     return training_function(keras_resnet(name, scale), clips, xla)
 
 
-def configure_jax():
-    """Keras on the JAX backend, on the CPU. A worker imports Keras only when first
-    asked to, so the backend can still be chosen here."""
+def configure_jax(scale):
+    """Keras on the JAX backend, on the CPU. A JAX worker is a fresh interpreter that has
+    not imported Keras yet, so the backend can still be chosen here."""
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ["JAX_PLATFORMS"] = "cpu"
+    if scale.xla_flags:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {scale.xla_flags}".strip()
     import keras
 
     if keras.backend.backend() != "jax":
@@ -209,13 +215,13 @@ def configure_jax():
 
 
 def jax_inference(name, scale, batch):
-    configure_jax()
+    configure_jax(scale)
     clips = random_clips(batch, scale.frames, scale.size)
     return jax_inference_function(keras_resnet(name, scale), clips)
 
 
 def jax_training(name, scale, batch):
-    configure_jax()
+    configure_jax(scale)
     clips = random_clips(batch, scale.frames, scale.size)
     return training_function(keras_resnet(name, scale), clips, jit_compile=True)
 
