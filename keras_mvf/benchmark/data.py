@@ -97,26 +97,31 @@ def _pipeline_rate(source, batches, seed):
     return batches * 8 / (time.perf_counter() - start)
 
 
-def write_videos(folder):
+def write_videos(folder, seconds=10):
     """The benchmark's videos `{codec label: path}` (H.264 only where PyAV is installed)."""
-    videos = {"MPEG-4 (OpenCV, GOP 12)": synthetic_video(os.path.join(folder, "mpeg4.mp4"))}
+    videos = {
+        "MPEG-4 (OpenCV, GOP 12)": synthetic_video(os.path.join(folder, "mpeg4.mp4"), None, seconds)
+    }
     try:
-        videos["H.264 (x264, GOP 250)"] = synthetic_video(os.path.join(folder, "h264.mp4"), "avc1")
+        videos["H.264 (x264, GOP 250)"] = synthetic_video(
+            os.path.join(folder, "h264.mp4"), "avc1", seconds
+        )
         videos["H.264 (x264, GOP 16)"] = synthetic_video(
-            os.path.join(folder, "h264_16.mp4"), "avc1", keyframe_interval=16
+            os.path.join(folder, "h264_16.mp4"), "avc1", seconds, keyframe_interval=16
         )
     except ImportError:
         print("H.264: PyAV is not installed (pip install av); skipped")
     return videos
 
 
-def measure(clips=20, repeats=5, batches=10):
+def measure(clips=20, repeats=5, batches=10, seconds=10):
     """Times every figure the benchmark reports; one dict per figure.
 
     Args:
         clips: clips per timing.
         repeats: timings per figure (the median is reported).
         batches: `build_dataset` batches of 8 per timing.
+        seconds: length of each video, at 30 frames per second.
 
     Returns:
         A list of `{"codec", "sampling", "method", "clips_per_second_per_core"}`
@@ -136,7 +141,7 @@ def measure(clips=20, repeats=5, batches=10):
         del methods["keyframe_seek"]
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as folder:
-        videos = write_videos(folder)
+        videos = write_videos(folder, seconds)
         packed = os.path.join(folder, "shards")
         source = videos.get("H.264 (x264, GOP 250)", videos["MPEG-4 (OpenCV, GOP 12)"])
         pack_tfrecords(_manifest(source, 16), packed, num_shards=2, workers=cores)

@@ -54,7 +54,7 @@ class Scale:
 
     `inference` and `training` are the `(batch, XLA)` configurations timed,
     `jax_inference` and `jax_training` the batches timed on JAX;
-    `data` is `(clips, repeats, batches)` for `measure`, repeats None meaning `--runs`;
+    `data` is `(clips, repeats, batches, seconds)` for `measure`, repeats None meaning `--runs`;
     `xla_flags` is `XLA_FLAGS` for the JAX workers.
     """
 
@@ -85,7 +85,7 @@ FULL = Scale(
     jax_training=(2,),
     mobilenet_width=1.0,
     calibration_clips=8,
-    data=(20, None, 10),
+    data=(20, None, 10, 10),
 )
 # Every code path (batches of 1 and more, XLA off and on), as little compiling as possible.
 QUICK = Scale(
@@ -100,7 +100,7 @@ QUICK = Scale(
     jax_training=(),  # compiling a JAX training step takes about a minute even here
     mobilenet_width=0.35,
     calibration_clips=2,
-    data=(1, 1, 1),
+    data=(1, 1, 1, 1),
     # Compiling unoptimised: JAX compiles every initializer of a new shape, about 0.3 s each.
     xla_flags="--xla_backend_optimization_level=0",
 )
@@ -306,8 +306,8 @@ def litert_inference(path, scale, threads):
 def data_rates(scale, runs):
     from keras_mvf.benchmark.data import measure
 
-    clips, repeats, batches = scale.data
-    return measure(clips, repeats or runs, batches)
+    clips, repeats, batches, seconds = scale.data
+    return measure(clips, repeats or runs, batches, seconds)
 
 
 # --- In the parent ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from tests.models import backend_outputs
 
 OTHER_BACKENDS = ("jax", "torch")
+FAST_XLA_COMPILE = "--xla_backend_optimization_level=0"
 
 
 @pytest.mark.large
@@ -21,7 +22,9 @@ def test_same_weights_same_outputs_on_every_backend(tmp_path):
     loads = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.models.backend_outputs", str(tmp_path)],
-            env={**os.environ, "KERAS_BACKEND": backend},
+            # JAX compiles every initializer of a new weight shape; unoptimised, in a third of
+            # the time, and to the same outputs within the tolerance.
+            env={**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": FAST_XLA_COMPILE},
         )
         for backend in OTHER_BACKENDS
     ]
