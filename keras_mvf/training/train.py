@@ -351,8 +351,9 @@ def train(
                 jit_compile=bool(xla),
             )
             # Built now, not in the first trace of the training step: TensorFlow traces a
-            # function a second time when its first trace created variables.
-            optimizer.build(network.trainable_variables)
+            # function a second time when its first trace created variables. (Under float16,
+            # `network.optimizer` is Keras' loss-scale wrapper of `optimizer`.)
+            network.optimizer.build(network.trainable_variables)
             if distribute.is_multi_worker(strategy):
                 distribute.repair_multi_worker_fit(network)
         restored = restore_backup(network, files.join(work_dir, "backup"))
