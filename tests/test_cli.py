@@ -127,7 +127,11 @@ def test_help_and_version_import_no_heavy_module():
     "user_setting, pooled", [(None, True), ("false", False)], ids=["default", "user's"]
 )
 def test_commands_run_tensorflow_on_its_pooled_cpu_allocator(user_setting, pooled):
-    """TensorFlow keeps statistics of CPU memory only with its BFC allocator."""
+    """TensorFlow keeps statistics of CPU memory only with a pooled allocator.
+
+    oneDNN's allocator pools too, and TensorFlow turns oneDNN on by default on CPUs with VNNI,
+    so the test turns it off to see the variable's effect.
+    """
     script = (
         "from keras_mvf.cli import main\n"
         "main(['models'])\n"
@@ -139,6 +143,7 @@ def test_commands_run_tensorflow_on_its_pooled_cpu_allocator(user_setting, poole
         "    print('not pooled')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     if user_setting is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = user_setting
     result = subprocess.run(

@@ -37,7 +37,14 @@ from keras_mvf.benchmark.models import (
     random_clips,
     training_function,
 )
-from keras_mvf.benchmark.workers import Worker, WorkerError, peak_memory, prepare
+from keras_mvf.benchmark.workers import (
+    WORKER_ENVIRONMENT,
+    Worker,
+    WorkerError,
+    peak_memory,
+    prepare,
+    tensorflow_pools_cpu_memory,
+)
 
 SECTIONS = ("inference", "training", "pytorch", "tflite", "data", "memory", "jax", "streaming")
 MIN_RUNS = 5
@@ -498,6 +505,7 @@ class Suite:
             ["threads used", f"{options.threads} (TensorFlow intra-op, PyTorch, LiteRT)"],
             ["device", device],
             ["TensorFlow CPU allocator", _tensorflow_cpu_allocator()],
+            ["C library malloc", f"GLIBC_TUNABLES={_worker_setting('GLIBC_TUNABLES')}"],
             ["libraries", f"Python {platform.python_version()}, {libraries}"],
             [
                 "timing",
@@ -792,11 +800,20 @@ def _cpu():
     return model, ", ".join(present) or f"none of {', '.join(CPU_FEATURES)}"
 
 
+def _worker_setting(name):
+    """The value of the environment variable `name` in the workers ("unset" if none)."""
+    return os.environ.get(name, WORKER_ENVIRONMENT.get(name, "unset"))
+
+
 def _tensorflow_cpu_allocator():
-    """Which allocator TensorFlow takes for CPU memory in the workers, from their environment."""
-    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("true", "1"):
-        return "pooled (BFC, TF_CPU_ALLOCATOR_USE_BFC=true)"
-    return "the C library's malloc (TF_CPU_ALLOCATOR_USE_BFC unset or false)"
+    """Which allocator TensorFlow takes for CPU memory in a worker, and the settings behind it."""
+    with Worker() as worker:
+        pooled = worker.call(tensorflow_pools_cpu_memory)
+    settings = ", ".join(
+        f"{name}={_worker_setting(name)}"
+        for name in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
+    )
+    return f"{'pooled' if pooled else 'the C library malloc'} ({settings})"
 
 
 def _version(package):

@@ -9,12 +9,20 @@ import takes. Importing TensorFlow also fixes Keras' backend, so a subject on
 another backend (JAX) asks for a fresh interpreter instead.
 """
 
+import contextlib
 import multiprocessing
+import os
 import resource
 import sys
 import traceback
 
 from keras_mvf.benchmark.models import stopwatch
+
+# Environment the workers start with, unless the user set the variable. glibc's `malloc`
+# advises transparent huge pages for the memory it maps: XLA's buffers of a JAX ResNet-50 then
+# fault in about 300 pages per call instead of about 30,000, a different count in each process
+# (docs/benchmarks.md). glibc reads it only when a process starts, hence here.
+WORKER_ENVIRONMENT = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
 class WorkerError(RuntimeError):
@@ -25,7 +33,7 @@ def _context(fresh_interpreter):
     if fresh_interpreter or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "tensorflow"])
+    context.set_forkserver_preload([__name__, "keras_mvf.benchmark.preload"])
     return context
 
 
@@ -43,7 +51,8 @@ class Worker:
         context = _context(fresh_interpreter)
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child,), daemon=True)
-        self._process.start()
+        with _environment_for_workers():
+            self._process.start()
         child.close()
 
     def start(self, function, *args):
@@ -87,6 +96,21 @@ class Worker:
         self.close()
 
 
+@contextlib.contextmanager
+def _environment_for_workers():
+    """`WORKER_ENVIRONMENT` in `os.environ` while a worker (or the server it forks from) starts.
+
+    Only the workers get it: the parent's later subprocesses see the user's environment.
+    """
+    added = {name: value for name, value in WORKER_ENVIRONMENT.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            del os.environ[name]
+
+
 def _serve(connection):
     # The parent owns stdout (the report); anything a worker prints goes to stderr.
     sys.stdout = sys.stderr
@@ -121,6 +145,23 @@ def prepare(factory, *args):
 def run_prepared():
     """In a worker: seconds one run of the prepared call takes."""
     return stopwatch(_prepared["call"])()
+
+
+def tensorflow_pools_cpu_memory():
+    """In a worker: whether TensorFlow takes CPU memory from a pool rather than from `malloc`.
+
+    Only a pool keeps statistics. TensorFlow pools with `TF_CPU_ALLOCATOR_USE_BFC=true`, and
+    with oneDNN's allocator wherever oneDNN is on: on Linux by default on CPUs with AVX-512 VNNI,
+    AVX-512 BF16, AVX-VNNI or AMX (`TF_ENABLE_ONEDNN_OPTS` overrides that).
+    """
+    import tensorflow as tf
+
+    tf.zeros((256, 256))
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        return False
+    return True
 
 
 def peak_memory(gpu=False):
