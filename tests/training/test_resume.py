@@ -7,14 +7,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
-import keras_mvf
 from keras_mvf.training import train
 from keras_mvf.training.synthetic import write_synthetic_videos
 from keras_mvf.training.train import _callbacks, read_backup
+from tests.training.tiny import TINY_SETTINGS, tiny_batches, tiny_resnet
 
 EPOCHS = 4
 
@@ -115,8 +113,7 @@ def test_training_traces_its_step_once(tmp_path):
     traces = []
 
     def build(**kwargs):
-        kwargs.pop("backbone_weights", None)
-        model = keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, **kwargs)
+        model = tiny_resnet("mvf", **kwargs)
         train_step = model.train_step
 
         def counted(data):  # Python runs only while TensorFlow traces
@@ -126,8 +123,6 @@ def test_training_traces_its_step_once(tmp_path):
         model.train_step = counted
         return model
 
-    clips = np.random.default_rng(0).integers(0, 255, (4, 4, 32, 32, 3), dtype=np.uint8)
-    batches = tf.data.Dataset.from_tensor_slices((clips, np.array([0, 1, 2, 0]))).batch(2)
-    settings = {"num_classes": 3, "num_frames": 4, "crop_size": 32, "batch_size": 2}
-    train(build, batches, out_dir=str(tmp_path), epochs=1, tensorboard=False, verbose=0, **settings)
+    settings = {**TINY_SETTINGS, "tensorboard": False, "verbose": 0}
+    train(build, tiny_batches(), out_dir=str(tmp_path), epochs=1, **settings)
     assert len(traces) == 1, traces

@@ -5,18 +5,13 @@ import uuid
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_mvf
 from keras_mvf import data
 from keras_mvf.training import train
 from keras_mvf.training.synthetic import CLASS_NAMES, write_synthetic_videos
 from keras_mvf.utils import files
-
-
-def _tiny(**kwargs):
-    kwargs.pop("backbone_weights", None)
-    return keras_mvf.ResNetVideo((1, 1, 1, 1), base_width=8, temporal_module=None, **kwargs)
+from tests.training.tiny import TINY_SETTINGS, tiny_batches, tiny_resnet
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +28,7 @@ def shards(tmp_path_factory):
 def test_train_on_shards_knows_the_epoch_length_and_the_classes(shards, tmp_path):
     settings = {"num_frames": 4, "crop_size": 32, "short_side": 32, "frame_interval": 2}
     model, history = train(
-        _tiny,
+        tiny_resnet,
         shards,
         f"{shards}/*.tfrecord",
         out_dir=str(tmp_path / "run"),
@@ -53,12 +48,10 @@ def test_train_on_shards_knows_the_epoch_length_and_the_classes(shards, tmp_path
 
 
 def test_a_run_folder_on_a_uri_filesystem_is_written_and_resumed():
-    clips = np.random.default_rng(0).integers(0, 255, (4, 4, 32, 32, 3), dtype=np.uint8)
-    batches = tf.data.Dataset.from_tensor_slices((clips, np.array([0, 1, 2, 0]))).batch(2)
+    batches = tiny_batches()
     out = f"ram://keras_mvf/{uuid.uuid4().hex}/run"
-    settings = {"num_classes": 3, "num_frames": 4, "crop_size": 32, "batch_size": 2}
-    settings.update(tensorboard=True, seed=0, verbose=0)
-    train(_tiny, batches, out_dir=out, epochs=1, **settings)
+    settings = {**TINY_SETTINGS, "tensorboard": True, "seed": 0, "verbose": 0}
+    train(tiny_resnet, batches, out_dir=out, epochs=1, **settings)
     written = files.listdir(out)
     assert {"log.csv", "last.weights.h5", "best.weights.h5", "model.keras", "config.json"} <= set(
         written
@@ -67,14 +60,15 @@ def test_a_run_folder_on_a_uri_filesystem_is_written_and_resumed():
     assert files.listdir(f"{out}/backup") == ["epoch-1.weights.h5", "training_metadata.json"]
     assert files.listdir(f"{out}/tensorboard")
 
-    _, history = train(_tiny, batches, out_dir=out, epochs=2, **settings)
+    _, history = train(tiny_resnet, batches, out_dir=out, epochs=2, **settings)
     assert history.epoch == [1]  # resumed after the first epoch
     assert files.listdir(f"{out}/backup") == ["epoch-2.weights.h5", "training_metadata.json"]
     log = files.read_bytes(f"{out}/log.csv").decode().splitlines()
     assert [row.split(",")[0] for row in log] == ["epoch", "0", "1"]
     model = keras.models.load_model(f"{out}/model.keras")
     reloaded = keras_mvf.from_preset(out)
+    clip = keras.ops.cast(next(iter(batches))[0][:1], "float32")
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(model(clips[:1].astype("float32"))),
-        keras.ops.convert_to_numpy(reloaded(clips[:1].astype("float32"))),
+        keras.ops.convert_to_numpy(model(clip)),
+        keras.ops.convert_to_numpy(reloaded(clip)),
     )
