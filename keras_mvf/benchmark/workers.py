@@ -20,7 +20,7 @@ from keras_mvf.benchmark.models import stopwatch
 
 # Environment the workers start with, unless the user set the variable. glibc's `malloc`
 # advises transparent huge pages for the memory it maps: XLA's buffers of a JAX ResNet-50 then
-# fault in about 300 pages per call instead of about 30,000, a different count in each process
+# fault in 130-390 pages per call instead of 29,000-37,000, and both models run 6-15% faster
 # (docs/benchmarks.md). glibc reads it only when a process starts, hence here.
 WORKER_ENVIRONMENT = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
@@ -156,7 +156,8 @@ def tensorflow_pools_cpu_memory():
     """
     import tensorflow as tf
 
-    tf.zeros((256, 256))
+    with tf.device("CPU:0"):
+        tf.zeros((256, 256))
     try:
         tf.config.experimental.get_memory_info("CPU:0")
     except ValueError:
