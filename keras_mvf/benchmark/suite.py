@@ -38,7 +38,6 @@ from keras_mvf.benchmark.models import (
     training_function,
 )
 from keras_mvf.benchmark.workers import (
-    WORKER_ENVIRONMENT,
     Worker,
     WorkerError,
     peak_memory,
@@ -505,7 +504,7 @@ class Suite:
             ["threads used", f"{options.threads} (TensorFlow intra-op, PyTorch, LiteRT)"],
             ["device", device],
             ["TensorFlow CPU allocator", _tensorflow_cpu_allocator()],
-            ["C library malloc", f"GLIBC_TUNABLES={_worker_setting('GLIBC_TUNABLES')}"],
+            ["C library malloc", f"GLIBC_TUNABLES={_setting('GLIBC_TUNABLES')}"],
             ["libraries", f"Python {platform.python_version()}, {libraries}"],
             [
                 "timing",
@@ -800,9 +799,9 @@ def _cpu():
     return model, ", ".join(present) or f"none of {', '.join(CPU_FEATURES)}"
 
 
-def _worker_setting(name):
-    """The value of the environment variable `name` in the workers ("unset" if none)."""
-    return os.environ.get(name, WORKER_ENVIRONMENT.get(name, "unset"))
+def _setting(name):
+    """The value of the environment variable `name`, which the workers inherit."""
+    return os.environ.get(name, "unset")
 
 
 def _tensorflow_cpu_allocator():
@@ -810,8 +809,7 @@ def _tensorflow_cpu_allocator():
     with Worker() as worker:
         pooled = worker.call(tensorflow_pools_cpu_memory)
     settings = ", ".join(
-        f"{name}={_worker_setting(name)}"
-        for name in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
+        f"{name}={_setting(name)}" for name in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
     )
     return f"{'pooled' if pooled else 'the C library malloc'} ({settings})"
 

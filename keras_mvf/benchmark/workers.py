@@ -9,20 +9,12 @@ import takes. Importing TensorFlow also fixes Keras' backend, so a subject on
 another backend (JAX) asks for a fresh interpreter instead.
 """
 
-import contextlib
 import multiprocessing
-import os
 import resource
 import sys
 import traceback
 
 from keras_mvf.benchmark.models import stopwatch
-
-# Environment the workers start with, unless the user set the variable. glibc's `malloc`
-# advises transparent huge pages for the memory it maps: XLA's buffers of a JAX ResNet-50 then
-# fault in 130-390 pages per call instead of 29,000-37,000, and both models run 6-15% faster
-# (docs/benchmarks.md). glibc reads it only when a process starts, hence here.
-WORKER_ENVIRONMENT = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
 class WorkerError(RuntimeError):
@@ -51,8 +43,7 @@ class Worker:
         context = _context(fresh_interpreter)
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child,), daemon=True)
-        with _environment_for_workers():
-            self._process.start()
+        self._process.start()
         child.close()
 
     def start(self, function, *args):
@@ -94,21 +85,6 @@ class Worker:
 
     def __exit__(self, *exc_info):
         self.close()
-
-
-@contextlib.contextmanager
-def _environment_for_workers():
-    """`WORKER_ENVIRONMENT` in `os.environ` while a worker (or the server it forks from) starts.
-
-    Only the workers get it: the parent's later subprocesses see the user's environment.
-    """
-    added = {name: value for name, value in WORKER_ENVIRONMENT.items() if name not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name in added:
-            del os.environ[name]
 
 
 def _serve(connection):
