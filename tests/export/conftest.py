@@ -10,6 +10,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from filelock import FileLock
 
 import keras_mvf
 
@@ -40,7 +41,25 @@ def make_clips(count, seed, size=SIZE):
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """`(model, path of its .keras file)`: the tiny model after a few epochs."""
+    """`(model, path of its .keras file)`: the tiny model after a few epochs.
+
+    Trained once per test run: under pytest-xdist the workers share a folder, the
+    first one to ask trains and saves the model, and the others load its file.
+    """
+    shared = "PYTEST_XDIST_WORKER" in os.environ
+    folder = tmp_path_factory.getbasetemp()
+    folder = folder.parent if shared else tmp_path_factory.mktemp("trained")
+    path = folder / "tiny_mvf.keras"
+    with FileLock(f"{path}.lock"):
+        if path.exists():
+            return keras.saving.load_model(path), str(path)
+        model = train_tiny_model()
+        model.save(path)
+    return model, str(path)
+
+
+def train_tiny_model():
+    """The tiny MVF MobileNetV2, fitted for 10 epochs on 192 clips."""
     keras.utils.set_random_seed(0)
     model = keras_mvf.MobileNetV2Video(
         num_classes=len(LABELS),
@@ -60,9 +79,7 @@ def trained(tmp_path_factory):
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", jit_compile=False)
     model.optimizer.build(model.trainable_variables)  # as `train()` does: one trace, not two
     model.fit(clips.astype("float32"), classes, batch_size=16, epochs=10, verbose=0)
-    path = os.path.join(tmp_path_factory.mktemp("trained"), "tiny_mvf.keras")
-    model.save(path)
-    return model, path
+    return model
 
 
 @pytest.fixture(scope="session")
