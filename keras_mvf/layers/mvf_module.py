@@ -219,8 +219,7 @@ class MVFModule(keras.layers.Layer):
         if folded:
             scale, bias = self._folded_batch_norm(processed.dtype)
             kernels = [None if kernel is None else kernel * scale for kernel in kernels]
-        implementation = self._implementation()
-        if implementation == "shift":
+        if formulation(self.implementation) == "shift":
             out = self._shifted_views(processed, *kernels)
             out = out + bias if folded else out
         else:
@@ -231,12 +230,6 @@ class MVFModule(keras.layers.Layer):
         if split:
             return [out, passed]
         return ops.concatenate([out, passed], axis=-1)
-
-    def _implementation(self):
-        """`self.implementation`, with "auto" resolved for the function being traced."""
-        if self.implementation != "auto":
-            return self.implementation
-        return "shift" if _compat.compiling_with_xla() else "depthwise"
 
     def _folded_batch_norm(self, dtype):
         """The inference BatchNorm as `(scale, bias)` per channel, computed in float32:
@@ -295,6 +288,14 @@ class MVFModule(keras.layers.Layer):
             "momentum": self.momentum,
             "implementation": self.implementation,
         }
+
+
+def formulation(implementation):
+    """The formulation that `implementation` names in the function being traced now:
+    "auto" is "shift" under XLA and "depthwise" elsewhere."""
+    if implementation != "auto":
+        return implementation
+    return "shift" if _compat.compiling_with_xla() else "depthwise"
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
 """The temporal shift of TSM, for comparison models built from the same code."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_mvf.layers.channel_split import is_split_shape
+from keras_mvf.layers.mvf_module import IMPLEMENTATIONS, formulation
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
@@ -16,10 +18,24 @@ class TemporalShift(keras.layers.Layer):
     zeros. This is MVF with `alpha = 2 / fold_div`, view "t" and fixed kernels
     (paper section 3.3).
 
+    The layer computes the shift in one of two ways, with the same results, as
+    `MVFModule` does (see docs/architecture.md):
+
+    - `"depthwise"`: one depthwise convolution along T with those fixed one-hot
+      kernels, a single pass over the shifted channels where TensorFlow without
+      XLA and LiteRT would copy them three times (slices, then concatenations).
+    - `"shift"`: slices of the clips and concatenations, which XLA fuses into
+      one copy.
+
+    `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
+    function compiled with `jit_compile=True`) and `"depthwise"` otherwise.
+
     Args:
         num_frames: int, frames per clip folded into the batch dimension.
         fold_div: int, the inverse fraction of channels shifted each way.
             Defaults to `8`.
+        implementation: one of `"auto"`, `"depthwise"`, `"shift"`: how the
+            shift is computed; only speed differs. Defaults to `"auto"`.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     It also takes its input already split into channel pieces,
@@ -46,7 +62,7 @@ class TemporalShift(keras.layers.Layer):
         Understanding", ICCV 2019.
     """
 
-    def __init__(self, num_frames, fold_div=8, **kwargs):
+    def __init__(self, num_frames, fold_div=8, implementation="auto", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(
@@ -54,8 +70,14 @@ class TemporalShift(keras.layers.Layer):
             )
         if not isinstance(fold_div, int) or fold_div < 2:
             raise ValueError(f"`fold_div` must be an int >= 2. Received: fold_div={fold_div}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"`implementation` must be one of {IMPLEMENTATIONS}. "
+                f"Received: implementation={implementation!r}"
+            )
         self.num_frames = num_frames
         self.fold_div = fold_div
+        self.implementation = implementation
 
     def processed_channels(self, channels):
         """How many leading channels of `channels` the layer shifts (both folds)."""
@@ -73,20 +95,41 @@ class TemporalShift(keras.layers.Layer):
 
     def call(self, inputs):
         split = isinstance(inputs, (list, tuple))
-        shifting = inputs[0] if split else inputs
         channels = sum(x.shape[-1] for x in inputs) if split else inputs.shape[-1]
-        fold = channels // self.fold_div
+        width = self.processed_channels(channels)
+        shifting = inputs[0] if split else inputs[..., :width]
         shape = ops.shape(shifting)
-        clips = ops.reshape(shifting, (-1, self.num_frames, shape[1] * shape[2], shape[3]))
-        pad = ops.zeros_like(clips[:, :1, :, :fold])
-        back = ops.concatenate([clips[:, 1:, :, :fold], pad], axis=1)
-        forward = ops.concatenate([pad, clips[:, :-1, :, fold : 2 * fold]], axis=1)
-        pieces = [back, forward] if split else [back, forward, clips[..., 2 * fold :]]
-        shifted = ops.reshape(ops.concatenate(pieces, axis=-1), shape)
-        return [shifted, inputs[1]] if split else shifted
+        clips = ops.reshape(shifting, (-1, self.num_frames, shape[1] * shape[2], width))
+        if formulation(self.implementation) == "shift":
+            fold = width // 2
+            pad = ops.zeros_like(clips[:, :1, :, :fold])
+            back = ops.concatenate([clips[:, 1:, :, :fold], pad], axis=1)
+            forward = ops.concatenate([pad, clips[:, :-1, :, fold:]], axis=1)
+            shifted = ops.concatenate([back, forward], axis=-1)
+        else:
+            kernel = ops.convert_to_tensor(_one_hot_kernel(width), dtype=clips.dtype)
+            shifted = ops.depthwise_conv(clips, kernel, padding="same")
+        shifted = ops.reshape(shifted, shape)
+        if split:
+            return [shifted, inputs[1]]
+        return ops.concatenate([shifted, inputs[..., width:]], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return list(input_shape) if is_split_shape(input_shape) else input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_frames": self.num_frames, "fold_div": self.fold_div}
+        return {
+            **super().get_config(),
+            "num_frames": self.num_frames,
+            "fold_div": self.fold_div,
+            "implementation": self.implementation,
+        }
+
+
+def _one_hot_kernel(width):
+    """The `(3, 1, width, 1)` depthwise kernel of the shift along T: the first half of the
+    channels takes the next frame (tap 2), the second half the previous one (tap 0)."""
+    kernel = np.zeros((3, 1, width, 1), "float32")
+    kernel[2, 0, : width // 2] = 1
+    kernel[0, 0, width // 2 :] = 1
+    return kernel
