@@ -54,7 +54,9 @@ def trained(tmp_path_factory):
         if path.exists():
             return keras.saving.load_model(path), str(path)
         model = train_tiny_model()
-        model.save(path)
+        partial = folder / "tiny_mvf.partial.keras"  # renamed once whole: never read half-written
+        model.save(partial)
+        os.replace(partial, path)
     return model, str(path)
 
 
