@@ -97,6 +97,8 @@ class TemporalShift(keras.layers.Layer):
         split = isinstance(inputs, (list, tuple))
         channels = sum(x.shape[-1] for x in inputs) if split else inputs.shape[-1]
         width = self.processed_channels(channels)
+        if width == 0:  # fewer channels than `fold_div`: nothing to shift
+            return list(inputs) if split else inputs
         shifting = inputs[0] if split else inputs[..., :width]
         shape = ops.shape(shifting)
         clips = ops.reshape(shifting, (-1, self.num_frames, shape[1] * shape[2], width))

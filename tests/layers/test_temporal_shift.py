@@ -85,3 +85,10 @@ def test_auto_shifts_slices_under_xla_and_convolves_otherwise():
         graph = function.get_concrete_function(x).graph
         ops_used = {op.type for op in graph.get_operations()}
         assert ("DepthwiseConv2dNative" in ops_used) == depthwise, jit_compile
+
+
+@pytest.mark.parametrize("implementation", ["depthwise", "shift"])
+def test_fewer_channels_than_fold_div_pass_unchanged(implementation):
+    x = np.random.default_rng(2).normal(size=(8, 3, 3, 4)).astype("float32")
+    y = TemporalShift(4, fold_div=8, implementation=implementation)(x)
+    np.testing.assert_array_equal(np.asarray(y), x)
