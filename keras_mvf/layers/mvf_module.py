@@ -113,11 +113,7 @@ class MVFModule(keras.layers.Layer):
             raise ValueError(
                 f"`kernel_size` must be a positive odd int. Received: kernel_size={kernel_size}"
             )
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {IMPLEMENTATIONS}. "
-                f"Received: implementation={implementation!r}"
-            )
+        check_implementation(implementation)
         self.num_frames = num_frames
         self.alpha = alpha
         self.views = views
@@ -288,6 +284,15 @@ class MVFModule(keras.layers.Layer):
             "momentum": self.momentum,
             "implementation": self.implementation,
         }
+
+
+def check_implementation(implementation):
+    """Raises a `ValueError` naming `implementation` unless it is one of `IMPLEMENTATIONS`."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"`implementation` must be one of {IMPLEMENTATIONS}. "
+            f"Received: implementation={implementation!r}"
+        )
 
 
 def formulation(implementation):

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_mvf.layers.channel_split import is_split_shape
-from keras_mvf.layers.mvf_module import IMPLEMENTATIONS, formulation
+from keras_mvf.layers.mvf_module import check_implementation, formulation
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
@@ -70,11 +70,7 @@ class TemporalShift(keras.layers.Layer):
             )
         if not isinstance(fold_div, int) or fold_div < 2:
             raise ValueError(f"`fold_div` must be an int >= 2. Received: fold_div={fold_div}")
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {IMPLEMENTATIONS}. "
-                f"Received: implementation={implementation!r}"
-            )
+        check_implementation(implementation)
         self.num_frames = num_frames
         self.fold_div = fold_div
         self.implementation = implementation

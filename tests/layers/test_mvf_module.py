@@ -228,6 +228,7 @@ def test_layer_contract(kwargs, tmp_path):
         ({"num_frames": 4, "alpha": 0}, "alpha=0"),
         ({"num_frames": 4, "views": "hw"}, "views='hw'"),
         ({"num_frames": 4, "kernel_size": 2}, "kernel_size=2"),
+        ({"num_frames": 4, "implementation": "xla"}, "implementation='xla'"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, argument):
