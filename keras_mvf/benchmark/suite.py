@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import importlib.util
+import itertools
 import os
 import platform
 import sys
@@ -61,6 +62,8 @@ class Scale:
     `inference` and `training` are the `(batch, XLA)` configurations timed,
     `jax_inference` and `jax_training` the batches timed on JAX;
     `data` is `(clips, repeats, batches, seconds)` for `measure`, repeats None meaning `--runs`;
+    `litert_processes` is how many processes time each LiteRT model (LiteRT's
+    time for a model differs by several percent from process to process);
     `xla_flags` is `XLA_FLAGS` for the JAX workers.
     """
 
@@ -75,6 +78,7 @@ class Scale:
     jax_training: tuple
     mobilenet_width: float
     calibration_clips: int
+    litert_processes: int
     data: tuple
     xla_flags: str = ""
 
@@ -91,6 +95,7 @@ FULL = Scale(
     jax_training=(2,),
     mobilenet_width=1.0,
     calibration_clips=8,
+    litert_processes=5,
     data=(20, None, 10, 10),
 )
 # Every code path (batches of 1 and more, XLA off and on), as little compiling as possible.
@@ -106,6 +111,7 @@ QUICK = Scale(
     jax_training=(),  # compiling a JAX training step takes about a minute even here
     mobilenet_width=0.35,
     calibration_clips=2,
+    litert_processes=2,
     data=(1, 1, 1, 1),
     # Compiling unoptimised: JAX compiles every initializer of a new shape, about 0.3 s each.
     xla_flags="--xla_backend_optimization_level=0",
@@ -356,28 +362,55 @@ def call_in_parallel(calls):
         _close(workers)
 
 
-def compare(jobs, runs, gpu_memory=False, fresh_interpreter=False):
-    """Times each job `{label: (factory, args)}` in a worker of its own, in interleaved rounds.
+def compare(jobs, runs, gpu_memory=False, fresh_interpreter=False, processes=1):
+    """Times each job `{label: (factory, args)}` in workers of its own, in interleaved rounds.
 
     The workers build their subjects and make the first (compiling) call in
     parallel, then take turns: one more warm-up call each, then `runs` rounds
-    of one timed call each. Returns `{label: Measured}`.
+    of one timed call each. With `processes` > 1 each job runs in that many
+    workers, which take turns within the job's share of each round, and its
+    median is over all their runs: how fast a process runs a subject depends
+    on where its buffers land in memory, which differs from process to
+    process. Returns `{label: Measured}`, with the peak memory of the job's
+    largest worker.
     """
     workers = _start_workers(
-        {label: (prepare, (factory, *args)) for label, (factory, args) in jobs.items()},
+        {
+            (label, copy): (prepare, (factory, *args))
+            for label, (factory, args) in jobs.items()
+            for copy in range(processes)
+        },
         fresh_interpreter,
     )
     try:
         for worker in workers.values():
             worker.result()
-        timers = {label: worker.timer() for label, worker in workers.items()}
-        medians = interleaved_timings(timers, runs, warmup=WARMUP - 1)
+        timers = {
+            label: _in_turn([workers[label, copy].timer() for copy in range(processes)])
+            for label in jobs
+        }
+        medians = interleaved_timings(timers, runs * processes, warmup=(WARMUP - 1) * processes)
         return {
-            label: Measured(medians[label], *worker.call(peak_memory, gpu_memory))
-            for label, worker in workers.items()
+            label: Measured(
+                medians[label],
+                *max(
+                    (
+                        workers[label, copy].call(peak_memory, gpu_memory)
+                        for copy in range(processes)
+                    ),
+                    key=lambda memory: memory[0],
+                ),
+            )
+            for label in jobs
         }
     finally:
         _close(workers)
+
+
+def _in_turn(timers):
+    """One timer that calls `timers` in turn."""
+    cycle = itertools.cycle(timers)
+    return lambda: next(cycle)()
 
 
 @dataclasses.dataclass
@@ -637,9 +670,8 @@ class Suite:
                 name: (litert_inference, (path, scale, options.threads))
                 for name, path in paths.items()
             }
-            results = {
-                name: measured.seconds for name, measured in compare(jobs, options.runs).items()
-            }
+            timings = compare(jobs, options.runs, processes=scale.litert_processes)
+            results = {name: measured.seconds for name, measured in timings.items()}
         rows = [
             [
                 precision,
@@ -664,7 +696,10 @@ class Suite:
                 "`export_tflite` of mvfnet_mobilenetv2 and c2d_mobilenetv2 (random weights, "
                 "BatchNorm statistics settled on 2 random clips; int8 calibrated on "
                 f"{scale.calibration_clips}), the LiteRT interpreter (XNNPACK) with "
-                f"{options.threads} threads."
+                f"{options.threads} threads. Each model runs in {scale.litert_processes} processes "
+                f"that take turns, {options.runs} timed runs each; the median is over all of "
+                "them, because LiteRT's time for a model differs by several percent from "
+                "process to process (where its buffers land in memory)."
             ],
         )
 

@@ -13,6 +13,9 @@ from keras_mvf.layers.channel_split import is_split_shape
 VIEWS = ("thw", "th", "tw", "t")
 IMPLEMENTATIONS = ("auto", "depthwise", "shift")
 _TRACING_FOR_INT8 = contextvars.ContextVar("tracing_for_int8", default=False)
+# Processed channels below which the depthwise views tile the channels across the width:
+# fewer than one AVX-512 vector of float32 lanes.
+_FEW_CHANNELS = 16
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")
@@ -149,25 +152,19 @@ class MVFModule(keras.layers.Layer):
                 f"MVFModule with alpha={self.alpha} on {channels} channels processes "
                 f"{self.channels}; the first channel piece has {input_shape[0][-1]}"
             )
-        # Kaiming normal, fan_out mode, as the release initialises its Conv3d kernels.
-        init = keras.initializers.RandomNormal(
-            stddev=math.sqrt(2.0 / (self.kernel_size * self.channels))
-        )
         shape = (self.kernel_size, self.channels)
-        self.temporal_kernel = self.add_weight(
-            shape=shape, initializer=init, name="temporal_kernel"
-        )
+        stddev = math.sqrt(2.0 / (self.kernel_size * self.channels))
+
+        def kernel(name):
+            """Kaiming normal, fan_out mode, as the release initialises its Conv3d kernels;
+            an initializer of its own, as an unseeded one draws the same values each call."""
+            init = keras.initializers.RandomNormal(stddev=stddev)
+            return self.add_weight(shape=shape, initializer=init, name=name)
+
         separate = not self.share_weights
-        self.height_kernel = (
-            self.add_weight(shape=shape, initializer=init, name="height_kernel")
-            if separate and "h" in self.views
-            else None
-        )
-        self.width_kernel = (
-            self.add_weight(shape=shape, initializer=init, name="width_kernel")
-            if separate and "w" in self.views
-            else None
-        )
+        self.temporal_kernel = kernel("temporal_kernel")
+        self.height_kernel = kernel("height_kernel") if separate and "h" in self.views else None
+        self.width_kernel = kernel("width_kernel") if separate and "w" in self.views else None
         self.view_weights = (
             self.add_weight(shape=(3,), initializer="ones", name="view_weights")
             if self.learnable_view_weights
@@ -188,23 +185,19 @@ class MVFModule(keras.layers.Layer):
             kernels = [None if k is None else k * beta[i] for i, k in enumerate(kernels)]
         return kernels
 
-    def _spatial_kernel(self, h, w):
-        """One `(kernel_size, kernel_size, k, 1)` depthwise kernel shaped like a cross:
-        the H kernel down the centre column, the W kernel along the centre row."""
+    def _cross_kernel(self, vertical, horizontal):
+        """A depthwise kernel `(rows, cols, k, 1)` holding two 1D kernels as a cross:
+        `vertical` down the centre column and `horizontal` along the centre row of a
+        `kernel_size` square, or one line where the other is None."""
+        if horizontal is None:
+            return vertical[:, None, :, None]
+        if vertical is None:
+            return horizontal[None, :, :, None]
         size, centre = self.kernel_size, self.kernel_size // 2
-        zeros = ops.zeros_like(h if w is None else w)
-
-        def line(kernel, axis):
-            lines = [kernel if i == centre else zeros for i in range(size)]
-            return ops.stack(lines, axis=axis)
-
-        if h is None:
-            kernel = line(w, axis=0)
-        elif w is None:
-            kernel = line(h, axis=1)
-        else:
-            kernel = line(h, axis=1) + line(w, axis=0)
-        return kernel[..., None]
+        zeros = ops.zeros_like(vertical)
+        column = ops.stack([vertical if i == centre else zeros for i in range(size)], axis=1)
+        row = ops.stack([horizontal if i == centre else zeros for i in range(size)], axis=0)
+        return (column + row)[..., None]
 
     def call(self, inputs, training=None):
         k = self.channels
@@ -236,18 +229,36 @@ class MVFModule(keras.layers.Layer):
         return ops.cast(scale, dtype), ops.cast(bias, dtype)
 
     def _depthwise_views(self, processed, t_kernel, h_kernel, w_kernel, bias=None):
-        """The sum of the views as two depthwise convolutions (T; H and W), plus `bias`,
-        added to a convolution's output, where the TFLite converter folds it in."""
+        """The sum of the views as two depthwise convolutions, plus `bias`, added to a
+        convolution's output, where the TFLite converter folds it in.
+
+        The T view is a convolution on the `(batch, num_frames, H * W, k)` view
+        of the same memory, and the H and W views are one cross-shaped
+        convolution of the frames. With few channels (MVFNet MobileNetV2's first
+        modules have 3 and 4) and a known width W, the T and H views are instead
+        one convolution, with a cross-shaped kernel tiled W times, on the
+        `(batch, num_frames, H, W * k)` view, where W * k channels fill the
+        kernel's vector lanes, and the W view is a `(1, kernel_size)`
+        convolution of the frames.
+        """
         shape = ops.shape(processed)
-        clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
-        out = ops.depthwise_conv(clips, t_kernel[:, None, :, None], padding="same")
-        if h_kernel is None and w_kernel is None:
-            return ops.reshape(out if bias is None else out + bias, shape)
-        spatial = ops.depthwise_conv(
-            processed, self._spatial_kernel(h_kernel, w_kernel), padding="same"
-        )
-        spatial = spatial if bias is None else spatial + bias
-        return spatial + ops.reshape(out, shape)
+        width = processed.shape[2]
+        if width is not None and self.channels < _FEW_CHANNELS:
+            clips_shape = (-1, self.num_frames, shape[1], width * self.channels)
+            clip_kernel = ops.tile(self._cross_kernel(t_kernel, h_kernel), (1, 1, width, 1))
+            frame_views = (None, w_kernel)
+        else:
+            clips_shape = (-1, self.num_frames, shape[1] * shape[2], self.channels)
+            clip_kernel = self._cross_kernel(t_kernel, None)
+            frame_views = (h_kernel, w_kernel)
+        clips = ops.depthwise_conv(ops.reshape(processed, clips_shape), clip_kernel, padding="same")
+        if all(kernel is None for kernel in frame_views):
+            if bias is not None:
+                clips = clips + ops.tile(bias, (clips_shape[-1] // self.channels,))
+            return ops.reshape(clips, shape)
+        frames = ops.depthwise_conv(processed, self._cross_kernel(*frame_views), padding="same")
+        frames = frames if bias is None else frames + bias
+        return frames + ops.reshape(clips, shape)
 
     def _shifted_views(self, processed, t_kernel, h_kernel, w_kernel):
         """The sum of the views as shifted windows times per-channel taps: the centre

@@ -161,3 +161,28 @@ def test_gpu_device_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
 def test_fewer_than_five_runs_is_an_error(capsys):
     assert main(["benchmark", "--quick", "--runs", "3"]) == 2
     assert "`--runs` must be at least 5" in capsys.readouterr().err
+
+
+def sleeper(claims):
+    """A benchmark subject that sleeps 10 ms in the first process to prepare one and
+    30 ms in any later one: how fast a process runs a subject can differ."""
+    import time
+
+    try:
+        os.close(os.open(claims, os.O_CREAT | os.O_EXCL))
+        seconds = 0.01
+    except FileExistsError:
+        seconds = 0.03
+    return lambda: time.sleep(seconds)
+
+
+def test_compare_pools_the_runs_of_every_process(tmp_path):
+    """One process gives 10 ms, the other 30 ms; the median of their pooled runs lies
+    between (either process alone would give its own time)."""
+    from keras_mvf.benchmark.suite import compare
+
+    one = compare({"subject": (sleeper, (str(tmp_path / "first"),))}, runs=5)
+    two = compare({"subject": (sleeper, (str(tmp_path / "second"),))}, runs=5, processes=2)
+    assert one["subject"].seconds == pytest.approx(0.01, abs=0.005)
+    assert two["subject"].seconds == pytest.approx(0.02, abs=0.005)
+    assert two["subject"].rss_mib > 0

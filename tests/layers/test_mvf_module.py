@@ -53,6 +53,7 @@ def randomise_batch_norm(bn, rng):
 ABLATIONS = [
     {},
     {"alpha": 0.5},
+    {"alpha": 1.0},  # 16 processed channels: the depthwise views do not tile them
     {"alpha": 1.0, "views": "t"},
     {"alpha": 0.25, "views": "th"},
     {"alpha": 0.25, "views": "tw"},
@@ -80,6 +81,19 @@ def test_matches_naive_reference(kwargs, implementation):
     np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
     with mvf_module.tracing_for_int8():  # hard-swish as the int8 TFLite export writes it
         np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", ABLATIONS)
+def test_depthwise_formulation_with_unknown_frame_size(kwargs):
+    """Without a known width the views take another layout (see `_depthwise_views`)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2 * FRAMES, HEIGHT, WIDTH, CHANNELS)).astype("float32")
+    layer = randomised_layer(rng, x.shape, implementation="depthwise", **kwargs)
+    spec = tf.TensorSpec((None, None, None, CHANNELS))
+    function = tf.function(lambda x: layer(x, training=False), input_signature=[spec])
+    np.testing.assert_allclose(function(x), reference_mvf(x, layer, FRAMES), atol=1e-5)
 
 
 def outputs_and_gradients(layer, x, training):
@@ -191,6 +205,11 @@ def test_weights_per_view_and_initialisation():
     assert kernel.shape == (3, 4096)
     assert abs(kernel.std() - math.sqrt(2 / (3 * 4096))) < 0.05 * math.sqrt(2 / (3 * 4096))
     assert abs(kernel.mean()) < 3 * kernel.std() / math.sqrt(kernel.size)
+    height, width = (
+        keras.ops.convert_to_numpy(k) for k in (layer.height_kernel, layer.width_kernel)
+    )
+    # Independent draws: an unseeded initializer reused would give the views the same kernel.
+    assert not np.allclose(kernel, height) and not np.allclose(height, width)
     assert np.all(keras.ops.convert_to_numpy(layer.bn.gamma) == 1)
     assert layer.bn.epsilon == 1e-5 and layer.bn.momentum == 0.9
 
