@@ -226,8 +226,7 @@ def export_tflite(
     # Keras' ExportArchive would also trace every layer, three times slower for no gain here.
     module = tf.Module()
     module.weights = [variable.value for part in parts for variable in part.variables]
-    # Hard-swish as LiteRT runs it fastest: one HARD_SWISH op in float, arithmetic in int8.
-    with mvf_module.tracing_for_int8() if quantization == "int8" else contextlib.nullcontext():
+    with mvf_module.tracing_for_litert(int8=quantization == "int8"):
         signatures = {
             key: tf.function(function, input_signature=inputs).get_concrete_function()
             for key, (function, inputs, _) in endpoints.items()

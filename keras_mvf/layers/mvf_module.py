@@ -12,8 +12,9 @@ from keras_mvf.layers.channel_split import is_split_shape
 
 VIEWS = ("thw", "th", "tw", "t")
 IMPLEMENTATIONS = ("auto", "depthwise", "shift")
-_TRACING_FOR_INT8 = contextvars.ContextVar("tracing_for_int8", default=False)
-# Processed channels below which the depthwise views tile the channels across the width:
+# None, or how a LiteRT export being traced is quantized ("float" or "int8").
+_TRACING_FOR_LITERT = contextvars.ContextVar("tracing_for_litert", default=None)
+# Processed channels below which LiteRT's depthwise views tile the channels across the width:
 # fewer than one AVX-512 vector of float32 lanes.
 _FEW_CHANNELS = 16
 
@@ -46,8 +47,8 @@ class MVFModule(keras.layers.Layer):
     `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
     function compiled with `jit_compile=True`) and `"depthwise"` otherwise. At
     inference the BatchNorm is folded into the kernels and a bias. Functions
-    traced within `tracing_for_int8()` get hard-swish in a form that LiteRT
-    runs in int8.
+    traced within `tracing_for_litert()` get the views and hard-swish in the
+    forms that LiteRT runs fastest.
 
     It also takes its input already split into channel pieces,
     `[processed, passed]` with `processed` holding `int(channels * alpha)`
@@ -214,7 +215,8 @@ class MVFModule(keras.layers.Layer):
         else:
             out = self._depthwise_views(processed, *kernels, bias if folded else None)
         out = out if folded else self.bn(out, training=training)
-        hard_swish = _int8_hard_swish if _TRACING_FOR_INT8.get() else keras.activations.hard_silu
+        int8 = _TRACING_FOR_LITERT.get() == "int8"
+        hard_swish = _int8_hard_swish if int8 else keras.activations.hard_silu
         out = ops.cast(hard_swish(out), passed.dtype)
         if split:
             return [out, passed]
@@ -234,16 +236,17 @@ class MVFModule(keras.layers.Layer):
 
         The T view is a convolution on the `(batch, num_frames, H * W, k)` view
         of the same memory, and the H and W views are one cross-shaped
-        convolution of the frames. With few channels (MVFNet MobileNetV2's first
-        modules have 3 and 4) and a known width W, the T and H views are instead
-        one convolution, with a cross-shaped kernel tiled W times, on the
-        `(batch, num_frames, H, W * k)` view, where W * k channels fill the
-        kernel's vector lanes, and the W view is a `(1, kernel_size)`
+        convolution of the frames. For LiteRT, with few channels (MVFNet
+        MobileNetV2's first modules have 3 and 4) and a known width W, the T and
+        H views are instead one convolution, with a cross-shaped kernel tiled W
+        times, on the `(batch, num_frames, H, W * k)` view, where W * k channels
+        fill XNNPACK's vector lanes, and the W view is a `(1, kernel_size)`
         convolution of the frames.
         """
         shape = ops.shape(processed)
         width = processed.shape[2]
-        if width is not None and self.channels < _FEW_CHANNELS:
+        litert = _TRACING_FOR_LITERT.get() is not None
+        if litert and width is not None and self.channels < _FEW_CHANNELS:
             clips_shape = (-1, self.num_frames, shape[1], width * self.channels)
             clip_kernel = ops.tile(self._cross_kernel(t_kernel, h_kernel), (1, 1, width, 1))
             frame_views = (None, w_kernel)
@@ -315,20 +318,23 @@ def formulation(implementation):
 
 
 @contextlib.contextmanager
-def tracing_for_int8():
-    """MVF modules traced within compute hard-swish as an addition and multiplications,
-    which LiteRT's XNNPACK runs in int8.
+def tracing_for_litert(int8=False):
+    """MVF modules traced within are written as LiteRT's XNNPACK runs them fastest.
 
-    Elsewhere they call `keras.activations.hard_silu`, which the TFLite converter
-    makes one HARD_SWISH op: faster in float (about 4% of a float32 MVFNet
-    MobileNetV2 in LiteRT), but XNNPACK runs it in float only, so an int8 model
-    would leave XNNPACK at every module. The int8 TFLite export traces within.
+    With fewer than 16 processed channels their depthwise views tile the
+    channels across the width (see `MVFModule._depthwise_views`): faster in
+    LiteRT, slower in TensorFlow. With `int8` they compute hard-swish as an
+    addition and multiplications, which XNNPACK runs in int8; elsewhere they
+    call `keras.activations.hard_silu`, which the TFLite converter makes one
+    HARD_SWISH op, faster in float (about 4% of a float32 MVFNet MobileNetV2 in
+    LiteRT) but run by XNNPACK in float only, so an int8 model would leave
+    XNNPACK at every module. The TFLite export traces within.
     """
-    token = _TRACING_FOR_INT8.set(True)
+    token = _TRACING_FOR_LITERT.set("int8" if int8 else "float")
     try:
         yield
     finally:
-        _TRACING_FOR_INT8.reset(token)
+        _TRACING_FOR_LITERT.reset(token)
 
 
 def _int8_hard_swish(x):

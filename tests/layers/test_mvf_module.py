@@ -1,3 +1,4 @@
+import contextlib
 import math
 import os
 
@@ -79,13 +80,14 @@ def test_matches_naive_reference(kwargs, implementation):
     layer = randomised_layer(rng, x.shape, implementation=implementation, **kwargs)
     expected = reference_mvf(x, layer, FRAMES)
     np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
-    with mvf_module.tracing_for_int8():  # hard-swish as the int8 TFLite export writes it
-        np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+    for int8 in (False, True):  # the views and hard-swish as the TFLite export writes them
+        with mvf_module.tracing_for_litert(int8=int8):
+            np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("kwargs", ABLATIONS)
 def test_depthwise_formulation_with_unknown_frame_size(kwargs):
-    """Without a known width the views take another layout (see `_depthwise_views`)."""
+    """LiteRT's tiled views need a known width; without one the export keeps the others."""
     import tensorflow as tf
 
     rng = np.random.default_rng(2)
@@ -93,7 +95,29 @@ def test_depthwise_formulation_with_unknown_frame_size(kwargs):
     layer = randomised_layer(rng, x.shape, implementation="depthwise", **kwargs)
     spec = tf.TensorSpec((None, None, None, CHANNELS))
     function = tf.function(lambda x: layer(x, training=False), input_signature=[spec])
-    np.testing.assert_allclose(function(x), reference_mvf(x, layer, FRAMES), atol=1e-5)
+    with mvf_module.tracing_for_litert():
+        np.testing.assert_allclose(function(x), reference_mvf(x, layer, FRAMES), atol=1e-5)
+
+
+def test_depthwise_views_tile_few_channels_for_litert_only():
+    """In TensorFlow the tiled views were slower: the layer tiles in LiteRT exports only."""
+    import tensorflow as tf
+
+    layer = MVFModule(FRAMES, alpha=0.5)  # 8 processed channels
+    x = tf.zeros((2 * FRAMES, HEIGHT, WIDTH, CHANNELS))
+
+    def depthwise_channels(litert):
+        function = tf.function(lambda x: layer(x, training=False))
+        with mvf_module.tracing_for_litert() if litert else contextlib.nullcontext():
+            graph = function.get_concrete_function(x).graph
+        return sorted(
+            op.inputs[0].shape[-1]
+            for op in graph.get_operations()
+            if op.type == "DepthwiseConv2dNative"
+        )
+
+    assert depthwise_channels(litert=False) == [8, 8]
+    assert depthwise_channels(litert=True) == [8, WIDTH * 8]
 
 
 def outputs_and_gradients(layer, x, training):
