@@ -31,18 +31,19 @@ class MVFModule(keras.layers.Layer):
     which the paper's eq. 1-5 describe with the concatenation order reversed.
 
     The layer works on frames folded into the batch, `(batch * num_frames, H, W,
-    C)`, and keeps every tensor 4-D. It computes the views in one of two ways,
-    with the same weights and results (see docs/architecture.md):
+    C)`. It computes the views in one of two ways, with the same weights and
+    results (see docs/architecture.md):
 
     - `"depthwise"`: the T view is a depthwise convolution on the `(batch,
       num_frames, H * W, k)` view of the same memory, and the H and W views are
       one 3x3 depthwise convolution whose cross-shaped kernel holds both 1D
-      kernels. Fast where depthwise convolutions are: TensorFlow without XLA,
-      LiteRT.
+      kernels. Every tensor stays 4-D, as TFLite wants. Fast where depthwise
+      convolutions are: TensorFlow without XLA, LiteRT.
     - `"shift"`: each view is the sum of `kernel_size` shifted windows of the
-      zero-padded input times per-channel weights, elementwise work that XLA
-      fuses (with the BatchNorm and hard-swish) into one loop, where its
-      depthwise convolutions are slow.
+      input, zero-padded once along T, H and W in its `(batch, num_frames, H,
+      W, k)` view, times per-channel weights: elementwise work that XLA fuses
+      (with the BatchNorm and hard-swish) into one loop, where its depthwise
+      convolutions are slow.
 
     `"auto"` takes `"shift"` under XLA (the JAX backend, or a TensorFlow
     function compiled with `jit_compile=True`) and `"depthwise"` otherwise. At
@@ -264,23 +265,22 @@ class MVFModule(keras.layers.Layer):
         return frames + ops.reshape(clips, shape)
 
     def _shifted_views(self, processed, t_kernel, h_kernel, w_kernel):
-        """The sum of the views as shifted windows times per-channel taps: the centre
-        taps of all views scale the input itself, the others read windows of two
-        zero-padded copies (the clips padded along T; the frames along H and W)."""
+        """The sum of the views as shifted windows times per-channel taps, on the
+        `(batch, num_frames, H, W, k)` view of the same memory: the centre taps of
+        all views scale the input itself, the others read windows of one copy
+        zero-padded along T, H and W."""
         shape = ops.shape(processed)
-        centre = self.kernel_size // 2
-        kernels = [kernel for kernel in (t_kernel, h_kernel, w_kernel) if kernel is not None]
-        out = processed * sum(kernel[centre] for kernel in kernels)
-        if centre == 0:
-            return out
-        clips = ops.reshape(processed, (-1, self.num_frames, shape[1] * shape[2], self.channels))
-        out = out + ops.reshape(_off_centre_sum(clips, {1: t_kernel}), shape)
-        spatial = {
-            axis: kernel for axis, kernel in ((1, h_kernel), (2, w_kernel)) if kernel is not None
+        clips = ops.reshape(processed, (-1, self.num_frames, shape[1], shape[2], self.channels))
+        kernels = {
+            axis: kernel
+            for axis, kernel in ((1, t_kernel), (2, h_kernel), (3, w_kernel))
+            if kernel is not None
         }
-        if spatial:
-            out = out + _off_centre_sum(processed, spatial)
-        return out
+        centre = self.kernel_size // 2
+        out = clips * sum(kernel[centre] for kernel in kernels.values())
+        if centre:
+            out = out + _off_centre_sum(clips, kernels)
+        return ops.reshape(out, shape)
 
     def compute_output_shape(self, input_shape):
         return list(input_shape) if is_split_shape(input_shape) else input_shape
