@@ -62,8 +62,10 @@ class Scale:
     `inference` and `training` are the `(batch, XLA)` configurations timed,
     `jax_inference` and `jax_training` the batches timed on JAX;
     `data` is `(clips, repeats, batches, seconds)` for `measure`, repeats None meaning `--runs`;
-    `litert_processes` is how many processes time each LiteRT model (LiteRT's
-    time for a model differs by several percent from process to process);
+    `litert_processes` and `inference_processes` are how many processes time
+    each LiteRT model and each ResNet in inference (a model's time differs by
+    several percent from process to process; a training step keeps one process
+    per model, for memory);
     `xla_flags` is `XLA_FLAGS` for the JAX workers.
     """
 
@@ -79,6 +81,7 @@ class Scale:
     mobilenet_width: float
     calibration_clips: int
     litert_processes: int
+    inference_processes: int
     data: tuple
     xla_flags: str = ""
 
@@ -96,6 +99,7 @@ FULL = Scale(
     mobilenet_width=1.0,
     calibration_clips=8,
     litert_processes=5,
+    inference_processes=2,
     data=(20, None, 10, 10),
 )
 # Every code path (batches of 1 and more, XLA off and on), as little compiling as possible.
@@ -112,6 +116,7 @@ QUICK = Scale(
     mobilenet_width=0.35,
     calibration_clips=2,
     litert_processes=2,
+    inference_processes=1,
     data=(1, 1, 1, 1),
     # Compiling unoptimised: JAX compiles every initializer of a new shape, about 0.3 s each.
     xla_flags="--xla_backend_optimization_level=0",
@@ -554,8 +559,9 @@ class Suite:
             )
         return section
 
-    def compare_resnets(self, factory, configs, gpu_memory=False, engine="tensorflow"):
-        """`{(batch, xla): {model: Measured}}`: the `RESNETS` compared per configuration.
+    def compare_resnets(self, factory, configs, gpu_memory=False, engine="tensorflow", processes=1):
+        """`{(batch, xla): {model: Measured}}`: the `RESNETS` compared per configuration,
+        each model in `processes` processes.
 
         On the `"jax"` engine a factory takes `(name, scale, batch)` (XLA is always on).
         """
@@ -572,6 +578,7 @@ class Suite:
                 options.runs,
                 gpu_memory,
                 fresh_interpreter=engine == "jax",
+                processes=processes,
             )
             for batch, xla in configs
         }
@@ -579,8 +586,12 @@ class Suite:
     def inference_results(self):
         """Section 1's measurements, made once for sections 1 and 6."""
         if self._inference is None:
+            gpu = self.options.device == "gpu"  # one process per model on a GPU's memory
             self._inference = self.compare_resnets(
-                keras_inference, self.scale.inference, gpu_memory=self.options.device == "gpu"
+                keras_inference,
+                self.scale.inference,
+                gpu_memory=gpu,
+                processes=1 if gpu else self.scale.inference_processes,
             )
         return self._inference
 
@@ -591,8 +602,21 @@ class Suite:
             tables=[_comparison_table(results, self.scale.inference)],
             notes=[
                 "The registry's c2d50, tsm50 (shift in every block) and mvfnet50, random "
-                "weights, a compiled `tf.function` of `model(clips, training=False)`."
+                "weights, a compiled `tf.function` of `model(clips, training=False)`. "
+                f"{self.processes_note()}"
             ],
+        )
+
+    def processes_note(self):
+        """How many processes time each model in inference, and why."""
+        processes = self.scale.inference_processes
+        if processes == 1 or self.options.device == "gpu":
+            return "Each model runs in a process of its own."
+        return (
+            f"In inference each model runs in {processes} processes that take turns, "
+            f"{self.options.runs} timed runs each, and the median is over all of them: a "
+            "model's time differs by several percent from process to process. A training "
+            "step runs in one process per model."
         )
 
     def section_training(self):
@@ -749,13 +773,13 @@ class Suite:
         if importlib.util.find_spec("jax") is None:
             return Section(title, notes=["Skipped: jax is not installed (pip install jax)."])
         tables = []
-        for factory, batches in (
-            (jax_inference, self.scale.jax_inference),
-            (jax_training, self.scale.jax_training),
+        for factory, batches, processes in (
+            (jax_inference, self.scale.jax_inference, self.scale.inference_processes),
+            (jax_training, self.scale.jax_training, 1),
         ):
             configs = tuple((batch, True) for batch in batches)
             if configs:
-                results = self.compare_resnets(factory, configs, engine="jax")
+                results = self.compare_resnets(factory, configs, engine="jax", processes=processes)
                 tables.append(_comparison_table(results, configs))
         return Section(
             title,
@@ -764,7 +788,7 @@ class Suite:
                 "Sections 1 and 2 with `KERAS_BACKEND=jax`: the first table times inference "
                 "(`model.stateless_call` under `jax.jit`), the second (not with --quick) a "
                 "training step (`train_on_batch`, compiled). XLA uses its own thread pool on "
-                "all cores."
+                f"all cores. {self.processes_note()}"
             ],
         )
 
