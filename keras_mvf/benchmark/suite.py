@@ -586,12 +586,11 @@ class Suite:
     def inference_results(self):
         """Section 1's measurements, made once for sections 1 and 6."""
         if self._inference is None:
-            gpu = self.options.device == "gpu"  # one process per model on a GPU's memory
             self._inference = self.compare_resnets(
                 keras_inference,
                 self.scale.inference,
-                gpu_memory=gpu,
-                processes=1 if gpu else self.scale.inference_processes,
+                gpu_memory=self.options.device == "gpu",
+                processes=self.inference_processes(),
             )
         return self._inference
 
@@ -607,10 +606,15 @@ class Suite:
             ],
         )
 
+    def inference_processes(self):
+        """Processes per model in inference: `Scale.inference_processes` on the CPU, one
+        on a GPU, whose memory they would share."""
+        return 1 if self.options.device == "gpu" else self.scale.inference_processes
+
     def processes_note(self):
         """How many processes time each model in inference, and why."""
-        processes = self.scale.inference_processes
-        if processes == 1 or self.options.device == "gpu":
+        processes = self.inference_processes()
+        if processes == 1:
             return "Each model runs in a process of its own."
         return (
             f"In inference each model runs in {processes} processes that take turns, "
@@ -774,7 +778,7 @@ class Suite:
             return Section(title, notes=["Skipped: jax is not installed (pip install jax)."])
         tables = []
         for factory, batches, processes in (
-            (jax_inference, self.scale.jax_inference, self.scale.inference_processes),
+            (jax_inference, self.scale.jax_inference, self.inference_processes()),
             (jax_training, self.scale.jax_training, 1),
         ):
             configs = tuple((batch, True) for batch in batches)
