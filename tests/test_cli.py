@@ -135,12 +135,8 @@ def test_commands_run_tensorflow_on_its_pooled_cpu_allocator(user_setting, poole
     script = (
         "from keras_mvf.cli import main\n"
         "main(['models'])\n"
-        "import tensorflow as tf\n"
-        "tf.zeros((1000, 1000))\n"
-        "try:\n"
-        "    print('pooled' if tf.config.experimental.get_memory_info('CPU:0')['peak'] else '?')\n"
-        "except ValueError:\n"
-        "    print('not pooled')\n"
+        "from keras_mvf.benchmark.workers import tensorflow_pools_cpu_memory\n"
+        "print('pooled' if tensorflow_pools_cpu_memory() else 'not pooled')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
     env["TF_ENABLE_ONEDNN_OPTS"] = "0"
