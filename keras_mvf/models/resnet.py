@@ -64,15 +64,15 @@ def bottleneck_block(x, filters, stride, conv_shortcut, temporal, layout, name, 
     `keras_mvf.layers.channel_split`.
     """
     module = temporal(name) if temporal is not None else None
-    output_splits = channel_pieces(4 * filters, module) if stay_split else None
-    if conv_shortcut:  # of the input as it came: one convolution where it is whole
-        shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0", output_splits)
-        shortcut = _batch_norm(shortcut, layout, f"{name}_0")
     if module is not None and not isinstance(x, list):
         split = channel_pieces(x.shape[-1], module)
         if split is not None:
             x = SplitChannels(split, name=f"{name}_split")(x)
-    if not conv_shortcut:
+    output_splits = channel_pieces(4 * filters, module) if stay_split else None
+    if conv_shortcut:
+        shortcut = _conv(x, 4 * filters, 1, stride, layout, f"{name}_0", output_splits)
+        shortcut = _batch_norm(shortcut, layout, f"{name}_0")
+    else:
         shortcut = x
     if module is not None:
         x = module(x)
