@@ -77,7 +77,9 @@ class ChannelSplitConv2D(keras.layers.Conv2D):
     The convolution of concatenated pieces is the sum of the convolutions of
     each piece with its slice of the kernel, and an output piece is the
     convolution with a slice of the kernel's output channels: no activation is
-    ever copied, only kernel slices (far smaller than activations).
+    ever copied, only kernel slices (far smaller than activations). The bias is
+    added to the first piece's convolution, before the others are (see
+    `_add_bias`).
 
     Args:
         output_splits: None for one output tensor, or a list of ints adding up
@@ -118,9 +120,9 @@ class ChannelSplitConv2D(keras.layers.Conv2D):
             for piece, (start, stop) in zip(pieces, in_ranges, strict=True):
                 piece_kernel = self._input_slice(kernel, start, stop) if len(pieces) > 1 else kernel
                 term = self.convolution_op(piece, piece_kernel)
+                if output is None and self.use_bias:
+                    term = _add_bias(term, self.bias[out_start:out_stop])
                 output = term if output is None else output + term
-            if self.use_bias:
-                output = output + self.bias[out_start:out_stop]
             outputs.append(self.activation(output))
         return outputs if self.output_splits else outputs[0]
 
@@ -140,6 +142,18 @@ class ChannelSplitConv2D(keras.layers.Conv2D):
 
     def get_config(self):
         return {**super().get_config(), "output_splits": self.output_splits}
+
+
+def _add_bias(x, bias):
+    """`x + bias` along the last axis. On TensorFlow a `BiasAdd` op: with oneDNN,
+    TensorFlow fuses the convolution before it and the addition after it into one
+    op, where an `AddV2` would be merged with that addition into two passes over
+    the output."""
+    if keras.backend.backend() != "tensorflow":
+        return x + bias
+    import tensorflow as tf
+
+    return tf.nn.bias_add(x, ops.cast(bias, x.dtype))
 
 
 @keras.saving.register_keras_serializable(package="keras_mvf")

@@ -50,6 +50,21 @@ def test_conv_on_pieces_equals_conv_on_their_concatenation(
     assert [w.shape for w in split.weights] == [w.shape for w in conv.weights]
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow graph")
+def test_bias_is_a_bias_add_on_the_first_pieces_convolution():
+    # So TensorFlow's graph optimiser keeps it apart from the sum of the pieces' convolutions,
+    # and oneDNN fuses the convolution, the bias and that sum into one op.
+    import tensorflow as tf
+
+    split = ChannelSplitConv2D(8, 1)
+    pieces = SplitChannels(SPLIT)(clip_batch(0))
+    split.build([p.shape for p in pieces])
+    graph = tf.function(split).get_concrete_function(pieces).graph
+    ops = {op.type: op for op in graph.get_operations()}
+    assert ops["BiasAdd"].inputs[0].op.type == "Conv2D"
+    assert [op.type for op in graph.get_operations()].count("AddV2") == 1
+
+
 def test_batch_norm_on_pieces_trains_and_infers_as_on_their_concatenation():
     x = clip_batch(1) * 3 + 1
     norm = keras.layers.BatchNormalization(momentum=0.5)
