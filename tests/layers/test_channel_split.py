@@ -59,10 +59,10 @@ def test_bias_is_a_bias_add_on_the_first_pieces_convolution():
     split = ChannelSplitConv2D(8, 1)
     pieces = SplitChannels(SPLIT)(clip_batch(0))
     split.build([p.shape for p in pieces])
-    graph = tf.function(split).get_concrete_function(pieces).graph
-    ops = {op.type: op for op in graph.get_operations()}
-    assert ops["BiasAdd"].inputs[0].op.type == "Conv2D"
-    assert [op.type for op in graph.get_operations()].count("AddV2") == 1
+    operations = tf.function(split).get_concrete_function(pieces).graph.get_operations()
+    (bias_add,) = [op for op in operations if op.type == "BiasAdd"]
+    assert bias_add.inputs[0].op.type == "Conv2D"
+    assert [op.type for op in operations].count("AddV2") == 1
 
 
 def test_batch_norm_on_pieces_trains_and_infers_as_on_their_concatenation():
