@@ -126,32 +126,6 @@ def test_saved_model_cli_run_matches_keras(exported, test_clips, tmp_path):
     np.testing.assert_allclose(probabilities, keras_probabilities(model, clips), atol=1e-5)
 
 
-def test_saved_model_cli_run_rejects_wrong_frame_count(exported, tmp_path):
-    _, _, path = exported
-    np.save(tmp_path / "clips.npy", np.zeros((1, NUM_FRAMES + 1, SIZE, SIZE, 3), np.uint8))
-    run = subprocess.run(
-        [
-            SAVED_MODEL_CLI,
-            "run",
-            "--dir",
-            path,
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--inputs",
-            f"frames={tmp_path / 'clips.npy'}",
-            "--outdir",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
-    assert run.returncode != 0
-    assert f"is not compatible with expected shape [?,{NUM_FRAMES},{SIZE},{SIZE},3]" in run.stderr
-
-
 @pytest.fixture(scope="module")
 def clean_process(exported, test_clips, tmp_path_factory):
     """What a process with only TensorFlow gets from the SavedModel."""

@@ -93,9 +93,16 @@ def run_demo_quick(out):
     return result.stdout
 
 
+DEMO_FOLDERS = ("videos", "c2d", "mvfnet")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The quick demo, run in a folder that holds the folders of an earlier run."""
     out = tmp_path_factory.mktemp("demo")
+    for folder in DEMO_FOLDERS:
+        (out / folder).mkdir()
+        (out / folder / "log.csv").write_text("epoch,loss\n0,2.3\n1,2.1\n")
     return out, run_demo_quick(out)
 
 
@@ -174,10 +181,12 @@ def test_extract_features(demo, tmp_path, capsys):
         assert len(arrays["videos"]) == 20
 
 
-def test_demo_run_again_in_the_same_folder_starts_afresh(demo):
-    out, _ = demo
-    stdout = run_demo_quick(out)
-    assert f"Replacing {out / 'mvfnet'} from an earlier run" in stdout
-    with open(out / "mvfnet" / "log.csv", newline="") as file:
-        assert len(list(csv.DictReader(file))) == 1  # trained its one epoch, not resumed
-    assert any(line.startswith("MVFNet ") for line in stdout.splitlines()), stdout
+def test_demo_replaces_the_folders_of_an_earlier_run(demo):
+    out, stdout = demo
+    for folder in DEMO_FOLDERS:
+        assert f"Replacing {out / folder} from an earlier run" in stdout
+    assert not (out / "videos" / "log.csv").exists()
+    for folder in ("c2d", "mvfnet"):  # the earlier log, replaced: not resumed, not set aside
+        with open(out / folder / "log.csv", newline="") as file:
+            assert [row["epoch"] for row in csv.DictReader(file)] == ["0"]
+        assert [name for name in os.listdir(out / folder) if "log" in name] == ["log.csv"]
