@@ -22,10 +22,17 @@ def _pieces(inputs):
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
-def _ranges(sizes):
-    """`[(start, stop)]` of consecutive channel pieces of the given sizes."""
-    stops = list(itertools.accumulate(sizes))
-    return list(zip([0, *stops[:-1]], stops, strict=True))
+def _split(x, sizes, axis=-1):
+    """`x` cut into consecutive pieces of the given sizes along `axis`, by one op.
+
+    Its gradient is one concatenation; slices would each have a gradient the
+    size of `x`, zero but for the slice, and then their sum: on TensorFlow
+    without XLA, those took 96 ms of MVFNet-50's training step (batch 2 of
+    8x224x224), more than all it costs over C2D's.
+    """
+    if len(sizes) == 1:
+        return [x]
+    return ops.split(x, list(itertools.accumulate(sizes))[:-1], axis=axis)
 
 
 def is_split_shape(shape):
@@ -61,7 +68,7 @@ class SplitChannels(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        return [inputs[..., start:stop] for start, stop in _ranges(self.sizes)]
+        return _split(inputs, self.sizes)
 
     def compute_output_shape(self, input_shape):
         return [(*input_shape[:-1], size) for size in self.sizes]
@@ -109,30 +116,30 @@ class ChannelSplitConv2D(keras.layers.Conv2D):
 
     def call(self, inputs):
         pieces = _pieces(inputs)
-        in_ranges = _ranges([piece.shape[-1] for piece in pieces])
-        out_ranges = _ranges(self.output_splits or [self.filters])
+        in_sizes = [piece.shape[-1] for piece in pieces]
+        out_sizes = self.output_splits or [self.filters]
+        kernels = _split(self.kernel, out_sizes)
+        biases = _split(self.bias, out_sizes) if self.use_bias else [None] * len(out_sizes)
         outputs = []
-        for out_start, out_stop in out_ranges:
-            kernel = self.kernel
-            if len(out_ranges) > 1:
-                kernel = kernel[..., out_start:out_stop]
+        for kernel, bias in zip(kernels, biases, strict=True):
             output = None
-            for piece, (start, stop) in zip(pieces, in_ranges, strict=True):
-                piece_kernel = self._input_slice(kernel, start, stop) if len(pieces) > 1 else kernel
+            for piece, piece_kernel in zip(
+                pieces, self._input_pieces(kernel, in_sizes), strict=True
+            ):
                 term = self.convolution_op(piece, piece_kernel)
-                if output is None and self.use_bias:
-                    term = _add_bias(term, self.bias[out_start:out_stop])
+                if output is None and bias is not None:
+                    term = _add_bias(term, bias)
                 output = term if output is None else output + term
             outputs.append(self.activation(output))
         return outputs if self.output_splits else outputs[0]
 
-    def _input_slice(self, kernel, start, stop):
-        """The kernel for input channels `start:stop`. A 1x1 kernel is sliced as the
-        leading axis of a matrix, which TensorFlow does without copying."""
+    def _input_pieces(self, kernel, sizes):
+        """`kernel` cut by input channels into pieces of the given sizes. A 1x1 kernel is
+        cut as the leading axis of a matrix, which TensorFlow does without copying."""
         if tuple(self.kernel_size) != (1, 1):
-            return kernel[:, :, start:stop, :]
-        rows = ops.reshape(kernel, kernel.shape[2:])[start:stop]
-        return ops.reshape(rows, (1, 1, stop - start, kernel.shape[-1]))
+            return _split(kernel, sizes, axis=2)
+        rows = _split(ops.reshape(kernel, kernel.shape[2:]), sizes, axis=0)
+        return [ops.reshape(piece, (1, 1, *piece.shape)) for piece in rows]
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(merged_shape(input_shape))
@@ -205,20 +212,17 @@ class ChannelSplitBatchNormalization(keras.layers.BatchNormalization):
             mean, variance = batch_mean, batch_variance
         gamma = ops.cast(self.gamma, dtype)
         beta = ops.cast(self.beta, dtype)
-        outputs = []
-        ranges = _ranges([piece.shape[-1] for piece in pieces])
-        for piece, (start, stop) in zip(pieces, ranges, strict=True):
-            output = ops.batch_normalization(
-                piece,
-                mean[start:stop],
-                variance[start:stop],
-                axis=-1,
-                offset=beta[start:stop],
-                scale=gamma[start:stop],
-                epsilon=self.epsilon,
+        sizes = [piece.shape[-1] for piece in pieces]
+        means, variances, betas, gammas = (_split(v, sizes) for v in (mean, variance, beta, gamma))
+        return [
+            ops.cast(
+                ops.batch_normalization(
+                    piece, m, v, axis=-1, offset=b, scale=g, epsilon=self.epsilon
+                ),
+                self.compute_dtype,
             )
-            outputs.append(ops.cast(output, self.compute_dtype))
-        return outputs
+            for piece, m, v, b, g in zip(pieces, means, variances, betas, gammas, strict=True)
+        ]
 
     def compute_output_shape(self, input_shape):
         return list(input_shape)
