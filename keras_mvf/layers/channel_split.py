@@ -35,6 +35,18 @@ def _split(x, sizes, axis=-1):
     return ops.split(x, list(itertools.accumulate(sizes))[:-1], axis=axis)
 
 
+def leading_channels(x, count, training=None):
+    """`[x[..., :count], x[..., count:]]`, as the temporal modules take their channels
+    from one tensor.
+
+    In training, one split op, for its gradient (see `_split`); in inference two
+    slices, the ops the LiteRT exports were built and measured with.
+    """
+    if training:
+        return _split(x, [count, x.shape[-1] - count])
+    return [x[..., :count], x[..., count:]]
+
+
 def is_split_shape(shape):
     """Whether `shape` is a list of the shapes of channel pieces (not one tensor's shape)."""
     return isinstance(shape, (list, tuple)) and len(shape) > 0 and hasattr(shape[0], "__len__")

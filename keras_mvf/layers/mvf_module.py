@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_mvf import _compat
-from keras_mvf.layers.channel_split import is_split_shape
+from keras_mvf.layers.channel_split import is_split_shape, leading_channels
 
 VIEWS = ("thw", "th", "tw", "t")
 IMPLEMENTATIONS = ("auto", "depthwise", "shift")
@@ -204,7 +204,7 @@ class MVFModule(keras.layers.Layer):
     def call(self, inputs, training=None):
         k = self.channels
         split = isinstance(inputs, (list, tuple))
-        processed, passed = inputs if split else (inputs[..., :k], inputs[..., k:])
+        processed, passed = inputs if split else leading_channels(inputs, k, training)
         kernels = self._view_kernels(processed.dtype)
         folded = not (training and self.bn.trainable)
         if folded:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mvf.layers.channel_split import is_split_shape
+from keras_mvf.layers.channel_split import is_split_shape, leading_channels
 from keras_mvf.layers.mvf_module import check_implementation, formulation
 
 
@@ -89,13 +89,13 @@ class TemporalShift(keras.layers.Layer):
                     f"{input_shape[0][-1]}"
                 )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         split = isinstance(inputs, (list, tuple))
         channels = sum(x.shape[-1] for x in inputs) if split else inputs.shape[-1]
         width = self.processed_channels(channels)
         if width == 0:  # fewer channels than `fold_div`: nothing to shift
             return list(inputs) if split else inputs
-        shifting = inputs[0] if split else inputs[..., :width]
+        shifting, passed = inputs if split else leading_channels(inputs, width, training)
         shape = ops.shape(shifting)
         clips = ops.reshape(shifting, (-1, self.num_frames, shape[1] * shape[2], width))
         if formulation(self.implementation) == "shift":
@@ -109,8 +109,8 @@ class TemporalShift(keras.layers.Layer):
             shifted = ops.depthwise_conv(clips, kernel, padding="same")
         shifted = ops.reshape(shifted, shape)
         if split:
-            return [shifted, inputs[1]]
-        return ops.concatenate([shifted, inputs[..., width:]], axis=-1)
+            return [shifted, passed]
+        return ops.concatenate([shifted, passed], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return list(input_shape) if is_split_shape(input_shape) else input_shape

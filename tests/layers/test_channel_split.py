@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mvf.layers import MVFModule
+from keras_mvf.layers import MVFModule, TemporalShift
 from keras_mvf.layers.channel_split import (
     ChannelSplitBatchNormalization,
     ChannelSplitConv2D,
@@ -96,6 +96,49 @@ def test_training_gradients_through_pieces_are_the_plain_layers_and_take_no_slic
     # atol: BatchNorm cancels the convolution bias's gradient but for rounding (about 1e-5).
     for ours, theirs in zip(traced(x), gradients(plain)(x), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def frozen_mvf_module(shape):
+    """An MVF module whose BatchNorm is frozen, so training and inference compute the same."""
+    module = MVFModule(2, alpha=0.25)
+    module.build(shape)
+    module.bn.trainable = False
+    return module
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow graph")
+@pytest.mark.parametrize(
+    "make_layer",
+    [lambda shape: TemporalShift(2, fold_div=8), frozen_mvf_module],
+    ids=["TemporalShift", "MVFModule"],
+)
+def test_temporal_modules_on_one_tensor_take_their_channels_by_a_split_in_training(make_layer):
+    # For the gradient, as the channel-piece layers; inference keeps the exports' slices.
+    import tensorflow as tf
+
+    x = tf.constant(clip_batch(8))
+    layer = make_layer(x.shape)
+    weights = tf.constant(clip_batch(9))
+
+    def input_gradient(training):
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x, training=training) * weights)
+            return tape.gradient(loss, x)
+
+        return tf.function(step).get_concrete_function(x)
+
+    traced = {training: input_gradient(training) for training in (True, False)}
+    for training, slices in ((True, False), (False, True)):
+        operations = traced[training].graph.get_operations()
+        slice_gradients = [  # of the input: those of the small kernels do not count
+            op
+            for op in operations
+            if op.type == "StridedSliceGrad" and op.outputs[0].shape == x.shape
+        ]
+        assert bool(slice_gradients) == slices, training
+    np.testing.assert_allclose(traced[True](x), traced[False](x), rtol=1e-6, atol=1e-6)
 
 
 def test_batch_norm_on_pieces_trains_and_infers_as_on_their_concatenation():
