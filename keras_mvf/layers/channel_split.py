@@ -148,6 +148,8 @@ class ChannelSplitConv2D(keras.layers.Conv2D):
     def _input_pieces(self, kernel, sizes):
         """`kernel` cut by input channels into pieces of the given sizes. A 1x1 kernel is
         cut as the leading axis of a matrix, which TensorFlow does without copying."""
+        if len(sizes) == 1:
+            return [kernel]
         if tuple(self.kernel_size) != (1, 1):
             return _split(kernel, sizes, axis=2)
         rows = _split(ops.reshape(kernel, kernel.shape[2:]), sizes, axis=0)
